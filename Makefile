@@ -1,0 +1,44 @@
+# Yigongti — the commands a developer and CI use. `make up` runs the platform, `make test` tests it.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: up test unit lint typecheck check infra-up infra-down demo bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+up: $(STAMP)
+	scripts/up.sh
+
+test: $(STAMP)
+	scripts/test.sh
+
+unit: $(STAMP)
+	$(PY) -m pytest -q tests/unit
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check shared services tests bench
+	$(VENV)/bin/ruff format --check shared services tests bench
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy shared services
+
+check: lint typecheck test
+
+infra-up:
+	scripts/pg.sh start
+	scripts/kafka.sh start
+
+infra-down:
+	scripts/kafka.sh stop
+	scripts/pg.sh stop
+
+clean: infra-down
+	rm -rf .local

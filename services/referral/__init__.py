@@ -1,0 +1,1 @@
+"""The referral service (filled in by its own issue)."""

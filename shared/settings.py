@@ -1,0 +1,22 @@
+"""Settings from the environment (12-factor); each service extends ServiceSettings."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """What every service reads from its environment."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    service_name: str = "service"
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:55432/postgres"
+    kafka_bootstrap_servers: str = "127.0.0.1:59092"
+    # Run the outbox relay and event consumers inside the web process (one pod does everything).
+    run_workers: bool = True
+    log_level: str = "INFO"
+    log_json: bool = True
+    db_pool_size: int = 10
+    outbox_poll_seconds: float = 0.2
+    display_timezone: str = "Asia/Shanghai"
