@@ -48,8 +48,9 @@ def create_service_app(
 ) -> FastAPI:
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
     db = Database(settings.database_url, settings.db_pool_size)
-    relay = OutboxRelay(settings.database_url, settings.kafka_bootstrap_servers,
-                        poll_seconds=settings.outbox_poll_seconds)
+    relay = OutboxRelay(
+        settings.database_url, settings.kafka_bootstrap_servers, poll_seconds=settings.outbox_poll_seconds
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -100,8 +101,11 @@ def create_service_app(
         ok = all(checks.values())
         body: dict[str, Any] = {"status": "ready" if ok else "not-ready", "checks": checks}
         if not ok:
-            body.update(type="https://yigongti.example/problems/not-ready", title="服务未就绪 / Service not ready",
-                        status=503)
+            body.update(
+                type="https://yigongti.example/problems/not-ready",
+                title="服务未就绪 / Service not ready",
+                status=503,
+            )
         return JSONResponse(body, status_code=200 if ok else 503, media_type=None if ok else PROBLEM_JSON)
 
     for router in routers:

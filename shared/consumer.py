@@ -27,7 +27,9 @@ log = structlog.get_logger()
 Handler = Callable[[AsyncSession, EventEnvelope], Awaitable[None]]
 
 
-async def claim_event(session: AsyncSession, inbox: sa.Table, consumer: str, event_id: str, topic: str) -> bool:
+async def claim_event(
+    session: AsyncSession, inbox: sa.Table, consumer: str, event_id: str, topic: str
+) -> bool:
     """Record the event in the inbox; False when this consumer already processed it."""
     result = await session.execute(
         insert(inbox)
@@ -38,8 +40,9 @@ async def claim_event(session: AsyncSession, inbox: sa.Table, consumer: str, eve
     return result.first() is not None
 
 
-async def process_once(db: Database, inbox: sa.Table, consumer: str, topic: str, event: EventEnvelope,
-                       handler: Handler) -> bool:
+async def process_once(
+    db: Database, inbox: sa.Table, consumer: str, topic: str, event: EventEnvelope, handler: Handler
+) -> bool:
     """Apply `handler` unless already applied; effect and inbox row commit together."""
     async with db.uow() as uow:
         if not await claim_event(uow.session, inbox, consumer, event.id, topic):
@@ -99,7 +102,9 @@ class IdempotentConsumer:
                 stop=stop_after_attempt(self.attempts), wait=wait_exponential(0.05, max=1), reraise=True
             ):
                 with attempt:
-                    if await process_once(self.db, self.inbox, self.group_id, record.topic, event, self.handler):
+                    if await process_once(
+                        self.db, self.inbox, self.group_id, record.topic, event, self.handler
+                    ):
                         self.processed += 1
         except Exception as exc:
             await self._dead_letter(record, exc)

@@ -34,7 +34,10 @@ def idempotency_key(request: Request) -> str | None:
     key = request.headers.get("Idempotency-Key")
     if key is not None and not (0 < len(key) <= MAX_KEY_LENGTH):
         raise Problem(
-            400, "bad-idempotency-key", "Idempotency-Key 长度须为 1–200", "Idempotency-Key must be 1–200 characters"
+            400,
+            "bad-idempotency-key",
+            "Idempotency-Key 长度须为 1–200",
+            "Idempotency-Key must be 1–200 characters",
         )
     return key
 
@@ -59,7 +62,9 @@ async def run_write(
                         "Idempotency-Key 已用于另一个请求",
                         "Idempotency-Key was already used for a different request",
                     )
-                return JSONResponse(row.response, status_code=row.status_code, headers={"Idempotent-Replayed": "true"})
+                return JSONResponse(
+                    row.response, status_code=row.status_code, headers={"Idempotent-Replayed": "true"}
+                )
         status, result = await operation(uow)
         content = jsonable_encoder(result)
         if key is not None:

@@ -58,7 +58,9 @@ async def ensure_database(database_url: str) -> None:
     admin = create_async_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as conn:
-            exists = await conn.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": url.database})
+            exists = await conn.scalar(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": url.database}
+            )
             if not exists:
                 await conn.execute(sa.text(f'CREATE DATABASE "{url.database}"'))
     finally:

@@ -25,7 +25,9 @@ log = structlog.get_logger()
 RELAY_LOCK_ID = 0x59475449  # "YGTI"
 
 
-async def record_event(session: AsyncSession, outbox: sa.Table, topic: str, key: str, event: EventEnvelope) -> None:
+async def record_event(
+    session: AsyncSession, outbox: sa.Table, topic: str, key: str, event: EventEnvelope
+) -> None:
     """Add an event to the outbox inside the caller's transaction."""
     await session.execute(
         outbox.insert().values(

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -119,10 +120,21 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_dbapi(request: Request, exc: Exception) -> JSONResponse:
         log.error("database_error", error=str(exc).splitlines()[0])
-        p = Problem(503, "database-unavailable", "数据库暂不可用，请稍后重试", "Database unavailable, retry later")
+        p = Problem(
+            503, "database-unavailable", "数据库暂不可用，请稍后重试", "Database unavailable, retry later"
+        )
+        return problem_response(p, request)
+
+    async def on_stale(request: Request, exc: Exception) -> JSONResponse:
+        p = conflict(
+            "stale-version",
+            "数据已被他人修改，请刷新后重试",
+            "The record changed meanwhile; reload and retry",
+        )
         return problem_response(p, request)
 
     app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(StaleDataError, on_stale)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(IntegrityError, on_integrity)

@@ -29,6 +29,7 @@ class Versioned:
     updated_at: Mapped[datetime] = mapped_column(
         sa.DateTime(timezone=True), server_default=sa.func.now(), onupdate=sa.func.now()
     )
+
     @declared_attr.directive
     def __mapper_args__(cls) -> dict[str, Any]:
         return {"version_id_col": cls.version}
@@ -116,7 +117,9 @@ class Team(Versioned, Base):
 class TeamMember(Base):
     __tablename__ = "team_members"
     team_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("teams.id"), primary_key=True)
-    practitioner_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("practitioners.id"), primary_key=True, index=True)
+    practitioner_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("practitioners.id"), primary_key=True, index=True
+    )
     role: Mapped[str] = mapped_column(sa.String(30))
 
 
@@ -141,7 +144,12 @@ class Resident(Versioned, Base):
 class Contract(Base):
     __tablename__ = "contracts"
     __table_args__ = (
-        sa.Index("uq_one_active_contract", "resident_id", unique=True, postgresql_where=sa.text("status = 'active'")),
+        sa.Index(
+            "uq_one_active_contract",
+            "resident_id",
+            unique=True,
+            postgresql_where=sa.text("status = 'active'"),
+        ),
     )
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     resident_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("residents.id"), index=True)

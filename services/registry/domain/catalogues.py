@@ -30,5 +30,7 @@ def check_tier(catalogue: Catalogue, tier: str) -> None:
         )
     if catalogue == Catalogue.GRASSROOTS and tier not in ("township", "community", "village", "all"):
         raise RuleViolation(
-            "catalogue-tier", "基层目录层级须为乡镇、社区或村", "A grassroots catalogue tier is township, community or village"
+            "catalogue-tier",
+            "基层目录层级须为乡镇、社区或村",
+            "A grassroots catalogue tier is township, community or village",
         )

@@ -39,7 +39,9 @@ def _rate(signed: int, total: int) -> Decimal | None:
     return (Decimal(signed) / Decimal(total)).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
 
 
-def evaluate_coverage(counts: CoverageCounts, targets: CoverageTargets = CoverageTargets()) -> list[CoverageLine]:
+def evaluate_coverage(
+    counts: CoverageCounts, targets: CoverageTargets = CoverageTargets()
+) -> list[CoverageLine]:
     """A target counts as met when nobody is in the group (nothing to cover)."""
     lines = []
     for name, total, signed, target in (
@@ -49,5 +51,7 @@ def evaluate_coverage(counts: CoverageCounts, targets: CoverageTargets = Coverag
     ):
         if signed > total or signed < 0:
             raise ValueError(f"{name}: signed {signed} outside 0..{total}")
-        lines.append(CoverageLine(name, total, signed, _rate(signed, total), target, signed >= target * total))
+        lines.append(
+            CoverageLine(name, total, signed, _rate(signed, total), target, signed >= target * total)
+        )
     return lines

@@ -67,8 +67,13 @@ def check_institution(
             "community and membership must be given together",
         )
     if membership == Membership.LEAD and tier != Tier.COUNTY:
-        raise RuleViolation("lead-must-be-county", "牵头医院须为县级医院", "The lead hospital must be a county hospital")
-    if membership == Membership.COLLABORATING and kind not in (InstitutionType.CDC, InstitutionType.MATERNAL_CHILD):
+        raise RuleViolation(
+            "lead-must-be-county", "牵头医院须为县级医院", "The lead hospital must be a county hospital"
+        )
+    if membership == Membership.COLLABORATING and kind not in (
+        InstitutionType.CDC,
+        InstitutionType.MATERNAL_CHILD,
+    ):
         raise RuleViolation(
             "collaborating-kind",
             "协同单位须为疾控中心或妇幼保健院",
