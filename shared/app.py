@@ -26,11 +26,11 @@ from shared.settings import ServiceSettings
 ConsumerFactory = Callable[[Database], Sequence[IdempotentConsumer]]
 
 
-async def kafka_reachable(bootstrap: str, timeout: float = 3.0) -> bool:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+async def kafka_reachable(bootstrap: str, wait_seconds: float = 3.0) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(wait_seconds * 1000))
     try:
-        await asyncio.wait_for(admin.start(), timeout)
-        await asyncio.wait_for(admin.describe_cluster(), timeout)
+        await asyncio.wait_for(admin.start(), wait_seconds)
+        await asyncio.wait_for(admin.describe_cluster(), wait_seconds)
         return True
     except Exception:
         return False

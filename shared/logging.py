@@ -7,9 +7,10 @@ import sys
 
 import structlog
 from asgi_correlation_id import correlation_id
+from structlog.typing import EventDict, WrappedLogger
 
 
-def _add_request_id(_: object, __: str, event: dict[str, object]) -> dict[str, object]:
+def _add_request_id(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     rid = correlation_id.get()
     if rid:
         event["request_id"] = rid

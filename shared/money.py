@@ -37,7 +37,7 @@ def allocate(total_fen: int, weights: Sequence[int | Decimal]) -> list[int]:
     exact = [Decimal(total_fen) * Decimal(w) / weight_sum for w in weights]
     parts = [int(x) for x in exact]  # truncates toward zero
     short = total_fen - sum(parts)
-    order = sorted(range(len(weights)), key=lambda i: (-(exact[i] - parts[i]), i))
+    order = sorted(range(len(weights)), key=lambda i: (-abs(exact[i] - parts[i]), i))
     step = 1 if short >= 0 else -1
     for i in order[: abs(short)]:
         parts[i] += step

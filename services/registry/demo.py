@@ -245,7 +245,7 @@ async def _workforce(s: AsyncSession, rng: random.Random, o: dict[str, Any]) -> 
         )
 
     for lead in o["leads"]:
-        for code, name in CLINICAL:
+        for _code, name in CLINICAL:
             for title in ("chief", "associate_chief", "attending", "resident", "resident"):
                 await person(lead.id, title, name)
     villages_of = {tc.id: [v for v in o["villages"] if v.code.startswith(tc.code)] for tc in o["townships"]}

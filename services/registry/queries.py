@@ -113,7 +113,7 @@ async def list_residents(
     )
     stmt = _where(stmt, national_id_hash=national_id_hash, phone_hash=phone_hash, **filters)
     if key_population:
-        stmt = stmt.where(m.Resident.key_populations.any(key_population))
+        stmt = stmt.where(m.Resident.key_populations.contains([key_population]))
     return await repo.paginate(s, stmt, page, ResidentOut.model_validate)
 
 
@@ -168,7 +168,7 @@ async def coverage_counts(s: AsyncSession, as_of: date, community_ids: list[uuid
         r.birth_date > _minus_years(as_of, 7),
         r.key_populations.overlap(sa.cast(recorded, r.key_populations.type)),
     )
-    poor = r.key_populations.any(KeyPopulation.REGISTERED_POOR.value)
+    poor = r.key_populations.contains([KeyPopulation.REGISTERED_POOR.value])
     row = (
         await s.execute(
             sa.select(

@@ -15,9 +15,9 @@ from shared.problems import Problem, not_found
 from . import models as m
 
 T = TypeVar("T")
-O = TypeVar("O")
+OutT = TypeVar("OutT")
 
-NAMES = {
+NAMES: dict[type[Any], tuple[str, str]] = {
     m.Community: ("医共体", "community"),
     m.Institution: ("机构", "institution"),
     m.Practitioner: ("医务人员", "practitioner"),
@@ -67,11 +67,11 @@ def check_version(obj: Any, version: int) -> None:
 
 
 async def paginate(
-    session: AsyncSession, stmt: sa.Select[Any], params: PageParams, to_out: Callable[[Any], O]
-) -> Page[O]:
+    session: AsyncSession, stmt: sa.Select[Any], params: PageParams, to_out: Callable[[Any], OutT]
+) -> Page[OutT]:
     total = await session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
     rows = (await session.execute(stmt.limit(params.limit).offset(params.offset))).scalars().all()
-    return Page[O](
+    return Page[OutT](
         items=[to_out(r) for r in rows], total=total or 0, limit=params.limit, offset=params.offset
     )
 

@@ -174,7 +174,7 @@ async def add_department(s: AsyncSession, ident: uuid.UUID, body: DepartmentIn) 
     if exists:
         raise _duplicate("科室", "department", body.code)
     s.add(m.Department(institution_id=inst.id, **body.model_dump()))
-    inst.updated_at = sa.func.now()  # type: ignore[assignment]  # an UPDATE bumps the aggregate version
+    inst.updated_at = sa.func.now()  # an UPDATE bumps the aggregate version
     await s.flush()
     await s.refresh(inst)
     out = await institution_out(s, inst)

@@ -79,7 +79,7 @@ async def add_posting(s: AsyncSession, ident: uuid.UUID, body: PostingIn) -> Pra
         Title(p.title), p.institution_id, body.host_institution_id, body.start_date, body.end_date, existing
     )
     s.add(m.Posting(practitioner_id=p.id, **body.model_dump()))
-    p.updated_at = sa.func.now()  # type: ignore[assignment]  # an UPDATE bumps the aggregate version
+    p.updated_at = sa.func.now()  # an UPDATE bumps the aggregate version
     await s.flush()
     await s.refresh(p)
     out = await practitioner_out(s, p)
@@ -157,7 +157,7 @@ async def update_team(s: AsyncSession, ident: uuid.UUID, body: TeamPatch) -> Tea
         await _set_members(s, t.id, lead_id, members)
     if body.name is not None:
         t.name = body.name
-    t.updated_at = sa.func.now()  # type: ignore[assignment]
+    t.updated_at = sa.func.now()
     await s.flush()
     await s.refresh(t)
     out = await team_out(s, t)
