@@ -16,9 +16,11 @@ from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.registry.app import create_app
+from services.registry.events import TOPICS
 from services.registry.settings import RegistrySettings
 from shared.clock import FixedClock
 from shared.migrations import upgrade
+from shared.topics import ensure_topics
 
 PG = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:55432")
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:59092")
@@ -39,6 +41,7 @@ async def recreate_database(name: str) -> None:
 async def registry_db() -> AsyncIterator[str]:
     await recreate_database("registry_test")
     await asyncio.to_thread(upgrade, REGISTRY_MIGRATIONS, REGISTRY_DB)
+    await ensure_topics(KAFKA, TOPICS.values())
     yield REGISTRY_DB
 
 
@@ -51,7 +54,10 @@ async def registry_engine(registry_db: str) -> AsyncIterator[AsyncEngine]:
 
 def registry_settings(**overrides: object) -> RegistrySettings:
     values: dict[str, object] = {
-        "database_url": REGISTRY_DB, "kafka_bootstrap_servers": KAFKA, "run_workers": False, "log_json": False,
+        "database_url": REGISTRY_DB,
+        "kafka_bootstrap_servers": KAFKA,
+        "run_workers": False,
+        "log_json": False,
         "log_level": "WARNING",
     }
     values.update(overrides)
@@ -65,15 +71,29 @@ async def registry_app(registry_db: str):  # type: ignore[no-untyped-def]
     await app.state.db.dispose()
 
 
-TABLES = ("pii_access_log", "contracts", "team_members", "teams", "postings", "practitioners", "residents",
-          "departments", "catalogue_entries", "idempotency_keys", "inbox", "outbox")
+TABLES = (
+    "pii_access_log",
+    "contracts",
+    "team_members",
+    "teams",
+    "postings",
+    "practitioners",
+    "residents",
+    "departments",
+    "catalogue_entries",
+    "idempotency_keys",
+    "inbox",
+    "outbox",
+)
 
 
 @pytest_asyncio.fixture
 async def clean_registry(registry_engine: AsyncEngine) -> None:
     async with registry_engine.begin() as conn:
         await conn.execute(sa.text("UPDATE communities SET lead_institution_id = NULL"))
-        await conn.execute(sa.text(f"TRUNCATE {', '.join(TABLES)}, institutions, communities, regions CASCADE"))
+        await conn.execute(
+            sa.text(f"TRUNCATE {', '.join(TABLES)}, institutions, communities, regions CASCADE")
+        )
 
 
 @pytest_asyncio.fixture

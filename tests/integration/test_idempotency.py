@@ -11,7 +11,9 @@ from .county import add_resident, build_county, national_id
 from .test_registry_orgs import count
 
 
-async def test_retry_returns_first_response_and_writes_once(client: AsyncClient, registry_engine: AsyncEngine) -> None:
+async def test_retry_returns_first_response_and_writes_once(
+    client: AsyncClient, registry_engine: AsyncEngine
+) -> None:
     c = await build_county(client)
     body = {"national_id": national_id(), "name": "孙", "community_id": c.community["id"]}
     headers = {"Idempotency-Key": "clinic-42-upload-1"}
@@ -30,8 +32,9 @@ async def test_concurrent_retries_apply_once(client: AsyncClient, registry_engin
     c = await build_county(client)
     res = await add_resident(client, c)
     body = {"resident_id": res["id"], "team_id": c.team["id"]}
-    results = await asyncio.gather(*[
-        client.post("/v1/contracts", json=body, headers={"Idempotency-Key": "sign-1"}) for _ in range(6)])
+    results = await asyncio.gather(
+        *[client.post("/v1/contracts", json=body, headers={"Idempotency-Key": "sign-1"}) for _ in range(6)]
+    )
     assert {r.status_code for r in results} == {201}
     assert len({r.json()["id"] for r in results}) == 1
     assert await count(registry_engine, "contracts") == 1

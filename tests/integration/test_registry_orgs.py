@@ -24,20 +24,26 @@ async def test_county_builds_and_reads_back(client: AsyncClient) -> None:
     assert [i["code"] for i in r.json()["items"]] == ["V1"]
     r = await client.get("/v1/institutions", params={"q": "卫生院"})
     assert r.json()["total"] == 1
-    assert (await client.get("/v1/regions", params={"parent_code": "410000"})).json()["items"][0]["code"] == COUNTY
+    assert (await client.get("/v1/regions", params={"parent_code": "410000"})).json()["items"][0][
+        "code"
+    ] == COUNTY
     assert (await client.get(f"/v1/regions/{COUNTY}")).json()["name"] == "禹州市"
 
 
 async def test_community_lead_and_deactivation(client: AsyncClient) -> None:
     c = await build_county(client)
-    r = await client.patch(f"/v1/communities/{c.community['id']}",
-                           json={"version": c.community["version"], "lead_institution_id": c.hospital["id"]})
+    r = await client.patch(
+        f"/v1/communities/{c.community['id']}",
+        json={"version": c.community["version"], "lead_institution_id": c.hospital["id"]},
+    )
     assert r.status_code == 200 and r.json()["lead_institution_id"] == c.hospital["id"]
-    r = await client.patch(f"/v1/communities/{c.community['id']}",
-                           json={"version": 1, "lead_institution_id": c.township["id"]})
+    r = await client.patch(
+        f"/v1/communities/{c.community['id']}", json={"version": 1, "lead_institution_id": c.township["id"]}
+    )
     assert r.status_code == 409  # stale version
-    r = await client.patch(f"/v1/communities/{c.community['id']}",
-                           json={"version": 2, "lead_institution_id": c.township["id"]})
+    r = await client.patch(
+        f"/v1/communities/{c.community['id']}", json={"version": 2, "lead_institution_id": c.township["id"]}
+    )
     assert r.status_code == 422 and r.json()["type"].endswith("lead-not-member")
     r = await client.delete(f"/v1/communities/{c.other_community['id']}")
     assert r.status_code == 200 and r.json()["active"] is False
@@ -69,13 +75,19 @@ async def test_bad_institutions_write_nothing(client: AsyncClient, registry_engi
     cases = [
         ({**base, "tier": "township", "kind": "village_clinic"}, 422, "tier-type-mismatch"),
         ({**base, "community_id": c.community["id"], "membership": "lead"}, 409, "lead-exists"),
-        ({**base, "community_id": "00000000-0000-0000-0000-000000000000", "membership": "tight"}, 422,
-         "unknown-reference"),
+        (
+            {**base, "community_id": "00000000-0000-0000-0000-000000000000", "membership": "tight"},
+            422,
+            "unknown-reference",
+        ),
         ({**base, "region_code": "999999"}, 422, "unknown-reference"),
         ({**base, "code": "H1"}, 409, "duplicate-code"),
         ({**base, "tier": "galaxy"}, 422, "validation-error"),
-        ({**base, "departments": [{"code": "A", "name": "a"}, {"code": "A", "name": "b"}]}, 422,
-         "duplicate-department"),
+        (
+            {**base, "departments": [{"code": "A", "name": "a"}, {"code": "A", "name": "b"}]},
+            422,
+            "duplicate-department",
+        ),
         ({**base, "unknown_field": 1}, 422, "validation-error"),
     ]
     for body, status, slug in cases:
@@ -88,7 +100,9 @@ async def test_bad_institutions_write_nothing(client: AsyncClient, registry_engi
 
 
 async def test_malformed_json_and_unknown_ids(client: AsyncClient) -> None:
-    r = await client.post("/v1/institutions", content=b"{not json", headers={"content-type": "application/json"})
+    r = await client.post(
+        "/v1/institutions", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert r.status_code == 422 and r.json()["type"].endswith("validation-error")
     r = await client.get("/v1/institutions/00000000-0000-0000-0000-000000000000")
     assert r.status_code == 404 and r.json()["title_zh"] == "机构不存在"
@@ -120,8 +134,11 @@ async def test_changes_write_outbox_events_in_the_same_transaction(
 ) -> None:
     c = await build_county(client)
     async with registry_engine.connect() as conn:
-        rows = (await conn.execute(sa.text(
-            "SELECT topic, key, payload->>'type' AS type FROM outbox ORDER BY seq"))).all()
+        rows = (
+            await conn.execute(
+                sa.text("SELECT topic, key, payload->>'type' AS type FROM outbox ORDER BY seq")
+            )
+        ).all()
     types = [r.type for r in rows]
     assert types.count("registry.institution.created") == 3
     assert "registry.team.created" in types and "registry.community.created" in types
@@ -129,8 +146,10 @@ async def test_changes_write_outbox_events_in_the_same_transaction(
     assert inst[0].topic == "registry.institutions"
     # a refused write leaves no event behind
     n = len(rows)
-    await client.post("/v1/institutions", json={"code": "H1", "name": "x", "tier": "county", "kind": "general",
-                                                "region_code": COUNTY})
+    await client.post(
+        "/v1/institutions",
+        json={"code": "H1", "name": "x", "tier": "county", "kind": "general", "region_code": COUNTY},
+    )
     assert await count(registry_engine, "outbox") == n
 
 
@@ -151,5 +170,7 @@ async def test_region_rules(client: AsyncClient) -> None:
     assert r.status_code == 409
     r = await client.post("/v1/regions", json={"code": "41000", "name": "short", "level": "province"})
     assert r.status_code == 422
-    r = await client.post("/v1/regions", json={"code": "411000", "name": "x", "level": "city", "parent_code": "420000"})
+    r = await client.post(
+        "/v1/regions", json={"code": "411000", "name": "x", "level": "city", "parent_code": "420000"}
+    )
     assert r.status_code == 422

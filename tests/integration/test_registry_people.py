@@ -16,27 +16,39 @@ from .test_registry_orgs import count
 async def test_posting_rules_over_http(client: AsyncClient, registry_engine: AsyncEngine) -> None:
     c = await build_county(client)
     path = f"/v1/practitioners/{c.specialist['id']}/postings"
-    short = await client.post(path, json={"host_institution_id": c.township["id"], "start_date": "2026-03-01",
-                                          "end_date": "2026-08-31"})
+    short = await client.post(
+        path,
+        json={"host_institution_id": c.township["id"], "start_date": "2026-03-01", "end_date": "2026-08-31"},
+    )
     assert short.status_code == 422 and short.json()["type"].endswith("posting-too-short")
     assert "6个月" in short.json()["title_zh"]
-    ok = await client.post(path, json={"host_institution_id": c.township["id"], "start_date": "2026-03-01",
-                                       "end_date": "2026-09-01"})
+    ok = await client.post(
+        path,
+        json={"host_institution_id": c.township["id"], "start_date": "2026-03-01", "end_date": "2026-09-01"},
+    )
     assert ok.status_code == 201 and len(ok.json()["postings"]) == 1
-    junior = await client.post(f"/v1/practitioners/{c.village_doctor['id']}/postings", json={
-        "host_institution_id": c.township["id"], "start_date": "2026-03-01", "end_date": "2027-03-01"})
+    junior = await client.post(
+        f"/v1/practitioners/{c.village_doctor['id']}/postings",
+        json={"host_institution_id": c.township["id"], "start_date": "2026-03-01", "end_date": "2027-03-01"},
+    )
     assert junior.status_code == 422 and junior.json()["type"].endswith("posting-title")
     assert await count(registry_engine, "postings") == 1
 
 
 async def test_practitioner_crud_and_search(client: AsyncClient) -> None:
     c = await build_county(client)
-    r = await client.get("/v1/practitioners", params={"institution_id": c.township["id"], "general_practitioner": True})
+    r = await client.get(
+        "/v1/practitioners", params={"institution_id": c.township["id"], "general_practitioner": True}
+    )
     assert [p["licence_no"] for p in r.json()["items"]] == ["P1"]
-    r = await client.patch(f"/v1/practitioners/{c.gp['id']}", json={"version": c.gp["version"], "title": "associate_chief"})
+    r = await client.patch(
+        f"/v1/practitioners/{c.gp['id']}", json={"version": c.gp["version"], "title": "associate_chief"}
+    )
     assert r.status_code == 200 and r.json()["title"] == "associate_chief"
-    dup = await client.post("/v1/practitioners", json={"licence_no": "P1", "name": "x", "title": "resident",
-                                                       "institution_id": c.village["id"]})
+    dup = await client.post(
+        "/v1/practitioners",
+        json={"licence_no": "P1", "name": "x", "title": "resident", "institution_id": c.village["id"]},
+    )
     assert dup.status_code == 409
     r = await client.delete(f"/v1/practitioners/{c.village_doctor['id']}")
     assert r.json()["active"] is False
@@ -47,13 +59,27 @@ async def test_team_rules(client: AsyncClient) -> None:
     c = await build_county(client)
     team = (await client.get(f"/v1/teams/{c.team['id']}")).json()
     assert {m["role"] for m in team["members"]} == {"lead", "member", "specialist"}
-    not_gp = await client.post("/v1/teams", json={
-        "code": "TEAM2", "name": "x", "community_id": c.community["id"], "institution_id": c.township["id"],
-        "lead_practitioner_id": c.village_doctor["id"]})
+    not_gp = await client.post(
+        "/v1/teams",
+        json={
+            "code": "TEAM2",
+            "name": "x",
+            "community_id": c.community["id"],
+            "institution_id": c.township["id"],
+            "lead_practitioner_id": c.village_doctor["id"],
+        },
+    )
     assert not_gp.status_code == 422 and not_gp.json()["type"].endswith("lead-not-gp")
-    wrong_community = await client.post("/v1/teams", json={
-        "code": "TEAM3", "name": "x", "community_id": c.other_community["id"], "institution_id": c.township["id"],
-        "lead_practitioner_id": c.gp["id"]})
+    wrong_community = await client.post(
+        "/v1/teams",
+        json={
+            "code": "TEAM3",
+            "name": "x",
+            "community_id": c.other_community["id"],
+            "institution_id": c.township["id"],
+            "lead_practitioner_id": c.gp["id"],
+        },
+    )
     assert wrong_community.status_code == 422
     r = await client.patch(f"/v1/teams/{c.team['id']}", json={"version": c.team["version"], "members": []})
     assert r.status_code == 200 and [m["role"] for m in r.json()["members"]] == ["lead"]
@@ -62,7 +88,9 @@ async def test_team_rules(client: AsyncClient) -> None:
     assert (await client.delete(f"/v1/teams/{c.team['id']}")).json()["active"] is False
 
 
-async def test_resident_pii_is_sealed_masked_and_audited(client: AsyncClient, registry_engine: AsyncEngine) -> None:
+async def test_resident_pii_is_sealed_masked_and_audited(
+    client: AsyncClient, registry_engine: AsyncEngine
+) -> None:
     c = await build_county(client)
     nid = national_id()
     res = await add_resident(client, c, nid)
@@ -80,9 +108,14 @@ async def test_resident_pii_is_sealed_masked_and_audited(client: AsyncClient, re
     r = await client.get("/v1/residents", params={"phone": "13900000000"})
     assert r.json()["total"] == 0
     async with registry_engine.connect() as conn:
-        audit = (await conn.execute(sa.text("SELECT actor, action, outcome FROM pii_access_log ORDER BY id"))).all()
-    assert [tuple(a) for a in audit] == [("doctor-7", "reveal_identity", "ok"), ("his-1", "lookup_by_identifier", "found"),
-                                         ("anonymous", "lookup_by_identifier", "not_found")]
+        audit = (
+            await conn.execute(sa.text("SELECT actor, action, outcome FROM pii_access_log ORDER BY id"))
+        ).all()
+    assert [tuple(a) for a in audit] == [
+        ("doctor-7", "reveal_identity", "ok"),
+        ("his-1", "lookup_by_identifier", "found"),
+        ("anonymous", "lookup_by_identifier", "not_found"),
+    ]
     missing = await client.get("/v1/residents/00000000-0000-0000-0000-000000000000/identity")
     assert missing.status_code == 404
     assert await count(registry_engine, "pii_access_log") == 4  # the failed reveal is audited too
@@ -92,19 +125,33 @@ async def test_bad_residents(client: AsyncClient, registry_engine: AsyncEngine) 
     c = await build_county(client)
     nid = national_id()
     bad_check = nid[:17] + ("0" if nid[17] != "0" else "1")
-    r = await client.post("/v1/residents", json={"national_id": bad_check, "name": "x", "community_id": c.community["id"]})
+    r = await client.post(
+        "/v1/residents", json={"national_id": bad_check, "name": "x", "community_id": c.community["id"]}
+    )
     assert r.status_code == 422 and r.json()["title_en"].startswith("Invalid national ID")
-    r = await client.post("/v1/residents", json={"national_id": nid, "name": "x", "phone": "123",
-                                                 "community_id": c.community["id"]})
+    r = await client.post(
+        "/v1/residents",
+        json={"national_id": nid, "name": "x", "phone": "123", "community_id": c.community["id"]},
+    )
     assert r.status_code == 422
-    r = await client.post("/v1/residents", json={"national_id": nid, "name": "x", "community_id": c.community["id"],
-                                                 "key_populations": ["vip"]})
+    r = await client.post(
+        "/v1/residents",
+        json={"national_id": nid, "name": "x", "community_id": c.community["id"], "key_populations": ["vip"]},
+    )
     assert r.status_code == 422
-    r = await client.post("/v1/residents", json={"national_id": nid, "name": "x", "community_id": c.community["id"],
-                                                 "home_institution_id": c.village["id"]})
+    r = await client.post(
+        "/v1/residents",
+        json={
+            "national_id": nid,
+            "name": "x",
+            "community_id": c.community["id"],
+            "home_institution_id": c.village["id"],
+        },
+    )
     assert r.status_code == 201
-    again = await client.post("/v1/residents", json={"national_id": nid.lower(), "name": "y",
-                                                     "community_id": c.community["id"]})
+    again = await client.post(
+        "/v1/residents", json={"national_id": nid.lower(), "name": "y", "community_id": c.community["id"]}
+    )
     assert again.status_code == 409
     assert (await client.get("/v1/residents", params={"national_id": "123"})).status_code == 422
     assert await count(registry_engine, "residents") == 1
@@ -113,16 +160,26 @@ async def test_bad_residents(client: AsyncClient, registry_engine: AsyncEngine) 
 async def test_resident_update_and_search(client: AsyncClient) -> None:
     c = await build_county(client)
     res = await add_resident(client, c, key_populations=["chronic_disease"])
-    r = await client.patch(f"/v1/residents/{res['id']}", json={"version": res["version"], "phone": "13900001111",
-                                                               "key_populations": ["chronic_disease", "disabled"]})
+    r = await client.patch(
+        f"/v1/residents/{res['id']}",
+        json={
+            "version": res["version"],
+            "phone": "13900001111",
+            "key_populations": ["chronic_disease", "disabled"],
+        },
+    )
     assert r.status_code == 200 and r.json()["phone_masked"] == "139****1111"
     found = await client.get("/v1/residents", params={"key_population": "disabled", "q": "赵"})
     assert found.json()["total"] == 1
-    assert (await client.get("/v1/residents", params={"key_population": "registered_poor"})).json()["total"] == 0
+    assert (await client.get("/v1/residents", params={"key_population": "registered_poor"})).json()[
+        "total"
+    ] == 0
     assert (await client.delete(f"/v1/residents/{res['id']}")).json()["active"] is False
 
 
-async def test_contract_lifecycle_and_one_active_rule(client: AsyncClient, registry_engine: AsyncEngine) -> None:
+async def test_contract_lifecycle_and_one_active_rule(
+    client: AsyncClient, registry_engine: AsyncEngine
+) -> None:
     c = await build_county(client)
     res = await add_resident(client, c)
     con = await post(client, "/v1/contracts", {"resident_id": res["id"], "team_id": c.team["id"]})
@@ -134,14 +191,17 @@ async def test_contract_lifecycle_and_one_active_rule(client: AsyncClient, regis
     assert early.status_code == 409 and early.json()["type"].endswith("renewal-too-early")
     no_reason = await client.post(f"/v1/contracts/{con['id']}/terminate", json={"version": 1, "reason": ""})
     assert no_reason.status_code == 422
-    done = await client.post(f"/v1/contracts/{con['id']}/terminate", json={"version": 1, "reason": "迁出本县"})
+    done = await client.post(
+        f"/v1/contracts/{con['id']}/terminate", json={"version": 1, "reason": "迁出本县"}
+    )
     assert done.status_code == 200 and done.json()["status"] == "terminated"
     new = await post(client, "/v1/contracts", {"resident_id": res["id"], "team_id": c.team["id"]})
     listed = await client.get("/v1/contracts", params={"resident_id": res["id"]})
     assert {x["status"] for x in listed.json()["items"]} == {"terminated", "active"}
     assert (await client.get(f"/v1/contracts/{new['id']}")).json()["status"] == "active"
-    unknown = await client.post("/v1/contracts", json={"resident_id": "00000000-0000-0000-0000-000000000000",
-                                                       "team_id": c.team["id"]})
+    unknown = await client.post(
+        "/v1/contracts", json={"resident_id": "00000000-0000-0000-0000-000000000000", "team_id": c.team["id"]}
+    )
     assert unknown.status_code == 422
     assert await count(registry_engine, "contracts") == 2
 
@@ -149,8 +209,11 @@ async def test_contract_lifecycle_and_one_active_rule(client: AsyncClient, regis
 async def test_renewal_near_the_end(client: AsyncClient) -> None:
     c = await build_county(client)
     res = await add_resident(client, c)
-    con = await post(client, "/v1/contracts", {"resident_id": res["id"], "team_id": c.team["id"],
-                                               "start_date": "2025-03-20"})
+    con = await post(
+        client,
+        "/v1/contracts",
+        {"resident_id": res["id"], "team_id": c.team["id"], "start_date": "2025-03-20"},
+    )
     renewed = await client.post(f"/v1/contracts/{con['id']}/renew", json={"version": con["version"]})
     assert renewed.status_code == 201, renewed.text
     body = renewed.json()
@@ -161,8 +224,12 @@ async def test_renewal_near_the_end(client: AsyncClient) -> None:
 async def test_concurrent_contracts_for_one_resident_only_one_wins(client: AsyncClient) -> None:
     c = await build_county(client)
     res = await add_resident(client, c)
-    results = await asyncio.gather(*[
-        client.post("/v1/contracts", json={"resident_id": res["id"], "team_id": c.team["id"]}) for _ in range(8)])
+    results = await asyncio.gather(
+        *[
+            client.post("/v1/contracts", json={"resident_id": res["id"], "team_id": c.team["id"]})
+            for _ in range(8)
+        ]
+    )
     codes = sorted(r.status_code for r in results)
     assert codes.count(201) == 1 and set(codes) == {201, 409}
 
@@ -170,13 +237,41 @@ async def test_concurrent_contracts_for_one_resident_only_one_wins(client: Async
 async def test_team_of_other_community_cannot_sign(client: AsyncClient) -> None:
     c = await build_county(client)
     res = await add_resident(client, c)
-    other_hospital = await post(client, "/v1/institutions", {
-        "code": "H2", "name": "中医院", "tier": "county", "kind": "tcm", "region_code": COUNTY,
-        "community_id": c.other_community["id"], "membership": "lead"})
-    gp2 = await post(client, "/v1/practitioners", {"licence_no": "P9", "name": "钱", "title": "attending",
-                                                   "general_practitioner": True, "institution_id": other_hospital["id"]})
-    team2 = await post(client, "/v1/teams", {"code": "TEAM9", "name": "x", "community_id": c.other_community["id"],
-                                             "institution_id": other_hospital["id"], "lead_practitioner_id": gp2["id"]})
+    other_hospital = await post(
+        client,
+        "/v1/institutions",
+        {
+            "code": "H2",
+            "name": "中医院",
+            "tier": "county",
+            "kind": "tcm",
+            "region_code": COUNTY,
+            "community_id": c.other_community["id"],
+            "membership": "lead",
+        },
+    )
+    gp2 = await post(
+        client,
+        "/v1/practitioners",
+        {
+            "licence_no": "P9",
+            "name": "钱",
+            "title": "attending",
+            "general_practitioner": True,
+            "institution_id": other_hospital["id"],
+        },
+    )
+    team2 = await post(
+        client,
+        "/v1/teams",
+        {
+            "code": "TEAM9",
+            "name": "x",
+            "community_id": c.other_community["id"],
+            "institution_id": other_hospital["id"],
+            "lead_practitioner_id": gp2["id"],
+        },
+    )
     r = await client.post("/v1/contracts", json={"resident_id": res["id"], "team_id": team2["id"]})
     assert r.status_code == 422 and r.json()["type"].endswith("team-other-community")
 
@@ -205,22 +300,46 @@ async def test_coverage_against_targets(client: AsyncClient) -> None:
 
 async def test_catalogues(client: AsyncClient, registry_engine: AsyncEngine) -> None:
     await build_county(client)
-    e = await post(client, "/v1/catalogue-entries", {"county_code": COUNTY, "catalogue": "grassroots", "tier": "village",
-                                                      "icd10": "i10", "name": "高血压"})
+    e = await post(
+        client,
+        "/v1/catalogue-entries",
+        {
+            "county_code": COUNTY,
+            "catalogue": "grassroots",
+            "tier": "village",
+            "icd10": "i10",
+            "name": "高血压",
+        },
+    )
     assert e["icd10"] == "I10"
-    dup = await client.post("/v1/catalogue-entries", json={"county_code": COUNTY, "catalogue": "grassroots",
-                                                            "tier": "village", "icd10": "I10", "name": "x"})
+    dup = await client.post(
+        "/v1/catalogue-entries",
+        json={
+            "county_code": COUNTY,
+            "catalogue": "grassroots",
+            "tier": "village",
+            "icd10": "I10",
+            "name": "x",
+        },
+    )
     assert dup.status_code == 409
-    bad = await client.post("/v1/catalogue-entries", json={"county_code": COUNTY, "catalogue": "first_in_county",
-                                                            "icd10": "XYZ", "name": "x"})
+    bad = await client.post(
+        "/v1/catalogue-entries",
+        json={"county_code": COUNTY, "catalogue": "first_in_county", "icd10": "XYZ", "name": "x"},
+    )
     assert bad.status_code == 422 and bad.json()["type"].endswith("invalid-icd10")
     for i in range(50):
-        await post(client, "/v1/catalogue-entries", {"county_code": COUNTY, "catalogue": "first_in_county",
-                                                     "icd10": f"K{i:02d}", "name": f"病种{i}"})
+        await post(
+            client,
+            "/v1/catalogue-entries",
+            {"county_code": COUNTY, "catalogue": "first_in_county", "icd10": f"K{i:02d}", "name": f"病种{i}"},
+        )
     summary = (await client.get(f"/v1/catalogues/{COUNTY}/summary")).json()
     assert summary["first_in_county_diseases"] == 50 and summary["meets_minimum"] is True
     assert summary["grassroots_by_tier"] == {"village": 1}
-    first = (await client.get("/v1/catalogue-entries", params={"catalogue": "first_in_county", "limit": 1})).json()
+    first = (
+        await client.get("/v1/catalogue-entries", params={"catalogue": "first_in_county", "limit": 1})
+    ).json()
     removed = await client.delete(f"/v1/catalogue-entries/{first['items'][0]['id']}")
     assert removed.json()["active"] is False
     summary = (await client.get(f"/v1/catalogues/{COUNTY}/summary")).json()

@@ -38,7 +38,14 @@ class TestPostings:
 
     def test_overlap_and_same_institution_refused(self) -> None:
         with pytest.raises(RuleViolation, match="overlaps"):
-            check_posting(Title.CHIEF, HOME, HOST, date(2026, 6, 1), date(2027, 1, 1), [(date(2026, 1, 1), date(2026, 6, 30))])
+            check_posting(
+                Title.CHIEF,
+                HOME,
+                HOST,
+                date(2026, 6, 1),
+                date(2027, 1, 1),
+                [(date(2026, 1, 1), date(2026, 6, 30))],
+            )
         with pytest.raises(RuleViolation, match="another institution"):
             check_posting(Title.CHIEF, HOME, HOME, date(2026, 1, 1), date(2027, 1, 1), [])
 

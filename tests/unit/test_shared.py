@@ -51,8 +51,12 @@ def test_masks() -> None:
 
 
 def test_envelope_round_trip() -> None:
-    event = EventEnvelope(type="registry.institution.created", source="/registry", subject="institution/1",
-                          data={"name": "医院"})
+    event = EventEnvelope(
+        type="registry.institution.created",
+        source="/registry",
+        subject="institution/1",
+        data={"name": "医院"},
+    )
     back = EventEnvelope.from_bytes(event.to_bytes())
     assert back == event and back.specversion == "1.0"
 

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# `make test`: lint, type-check and run the whole suite against a real PostgreSQL and a real Kafka
+# broker. Starts them (and stops them afterwards) unless TEST_PG_URL / KAFKA_BOOTSTRAP_SERVERS point
+# at running ones.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+py=.venv/bin/python
+started=()
+cleanup() {
+  for svc in "${started[@]}"; do scripts/"$svc".sh stop || true; done
+}
+trap cleanup EXIT
+
+if [ -z "${TEST_PG_URL:-}" ]; then
+  scripts/pg.sh start
+  started+=(pg)
+  export TEST_PG_URL="postgresql+asyncpg://postgres@127.0.0.1:${PGPORT:-55432}"
+fi
+if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
+  scripts/kafka.sh start
+  started+=(kafka)
+  export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:${KAFKA_PORT:-59092}"
+fi
+
+echo "== ruff"; .venv/bin/ruff check shared services tests bench
+echo "== mypy"; .venv/bin/mypy shared services
+echo "== pytest"
+$py -m pytest "$@"
