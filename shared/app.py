@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 from prometheus_fastapi_instrumentator import Instrumentator
 
+from shared.auth import TokenVerifier
 from shared.consumer import IdempotentConsumer
 from shared.db import Database
 from shared.logging import configure_logging
@@ -78,6 +79,7 @@ def create_service_app(
     app.state.settings = settings
     app.state.db = db
     app.state.relay = relay
+    app.state.verifier = TokenVerifier.from_json(settings.jwks_text())
     for key, value in (state or {}).items():
         setattr(app.state, key, value)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")

@@ -17,6 +17,7 @@ from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import Database, UnitOfWork
 from shared.problems import Problem
@@ -73,3 +74,19 @@ async def run_write(
             )
         await uow.commit()
     return JSONResponse(content, status_code=status)
+
+
+async def idempotent_write(
+    request: Request,
+    table: sa.Table,
+    body: Any,
+    fn: Callable[[AsyncSession], Awaitable[Any]],
+    status: int = 200,
+) -> JSONResponse:
+    """Run a use case in one unit of work on the app's database, honouring Idempotency-Key."""
+
+    async def op(uow: UnitOfWork) -> tuple[int, Any]:
+        return status, await fn(uow.session)
+
+    db: Database = request.app.state.db
+    return await run_write(db, table, request, body, op)

@@ -20,3 +20,12 @@ class ServiceSettings(BaseSettings):
     db_pool_size: int = 10
     outbox_poll_seconds: float = 0.2
     display_timezone: str = "Asia/Shanghai"
+    # The gateway's public keys (JWKS JSON), inline or from a file; services verify tokens with them.
+    auth_jwks: str = ""
+    auth_jwks_file: str = ""
+
+    def jwks_text(self) -> str:
+        if self.auth_jwks_file:
+            with open(self.auth_jwks_file, encoding="utf-8") as f:
+                return f.read()
+        return self.auth_jwks

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.crud import where_equal
 from shared.pagination import Page, PageParams
 
 from . import models as m
@@ -35,35 +36,28 @@ from .schemas import (
 )
 
 
-def _where(stmt: sa.Select[Any], **conditions: Any) -> sa.Select[Any]:
-    """Apply `column == value` for every filter the caller gave (None means not filtered)."""
-    entity = stmt.column_descriptions[0]["entity"]
-    for name, value in conditions.items():
-        if value is not None:
-            stmt = stmt.where(getattr(entity, name) == value)
-    return stmt
-
-
 def _name_like(column: Any, q: str | None) -> Any:
     return sa.true() if not q else column.ilike("%" + q.replace("%", r"\%").replace("_", r"\_") + "%")
 
 
 async def list_regions(s: AsyncSession, page: PageParams, parent_code: str | None) -> Page[RegionOut]:
-    stmt = _where(sa.select(m.Region).order_by(m.Region.code), parent_code=parent_code)
+    stmt = where_equal(sa.select(m.Region).order_by(m.Region.code), parent_code=parent_code)
     return await repo.paginate(s, stmt, page, RegionOut.model_validate)
 
 
 async def list_communities(
     s: AsyncSession, page: PageParams, county_code: str | None, active: bool | None
 ) -> Page[CommunityOut]:
-    stmt = _where(sa.select(m.Community).order_by(m.Community.code), county_code=county_code, active=active)
+    stmt = where_equal(
+        sa.select(m.Community).order_by(m.Community.code), county_code=county_code, active=active
+    )
     return await repo.paginate(s, stmt, page, CommunityOut.model_validate)
 
 
 async def list_institutions(
     s: AsyncSession, page: PageParams, q: str | None, **filters: Any
 ) -> Page[InstitutionOut]:
-    stmt = _where(
+    stmt = where_equal(
         sa.select(m.Institution).where(_name_like(m.Institution.name, q)).order_by(m.Institution.code),
         **filters,
     )
@@ -77,7 +71,7 @@ async def list_institutions(
 async def list_practitioners(
     s: AsyncSession, page: PageParams, q: str | None, **filters: Any
 ) -> Page[PractitionerOut]:
-    stmt = _where(
+    stmt = where_equal(
         sa.select(m.Practitioner)
         .where(_name_like(m.Practitioner.name, q))
         .order_by(m.Practitioner.licence_no),
@@ -91,7 +85,7 @@ async def list_practitioners(
 
 
 async def list_teams(s: AsyncSession, page: PageParams, **filters: Any) -> Page[TeamOut]:
-    stmt = _where(sa.select(m.Team).order_by(m.Team.code), **filters)
+    stmt = where_equal(sa.select(m.Team).order_by(m.Team.code), **filters)
     result = await repo.paginate(s, stmt, page, TeamOut.model_validate)
     members = await repo.members_of(s, [t.id for t in result.items])
     for item in result.items:
@@ -111,21 +105,21 @@ async def list_residents(
     stmt = (
         sa.select(m.Resident).where(_name_like(m.Resident.name, q)).order_by(m.Resident.name, m.Resident.id)
     )
-    stmt = _where(stmt, national_id_hash=national_id_hash, phone_hash=phone_hash, **filters)
+    stmt = where_equal(stmt, national_id_hash=national_id_hash, phone_hash=phone_hash, **filters)
     if key_population:
         stmt = stmt.where(m.Resident.key_populations.contains([key_population]))
     return await repo.paginate(s, stmt, page, ResidentOut.model_validate)
 
 
 async def list_contracts(s: AsyncSession, page: PageParams, **filters: Any) -> Page[ContractOut]:
-    stmt = _where(sa.select(m.Contract).order_by(m.Contract.start_date.desc(), m.Contract.id), **filters)
+    stmt = where_equal(sa.select(m.Contract).order_by(m.Contract.start_date.desc(), m.Contract.id), **filters)
     return await repo.paginate(s, stmt, page, ContractOut.model_validate)
 
 
 async def list_catalogue(
     s: AsyncSession, page: PageParams, q: str | None, **filters: Any
 ) -> Page[CatalogueEntryOut]:
-    stmt = _where(
+    stmt = where_equal(
         sa.select(m.CatalogueEntry)
         .where(_name_like(m.CatalogueEntry.name, q))
         .order_by(m.CatalogueEntry.catalogue, m.CatalogueEntry.tier, m.CatalogueEntry.icd10),

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.pagination import Page, PageParams
+from shared.crud import check_version, paginate
 from shared.problems import Problem, not_found
 
 from . import models as m
 
 T = TypeVar("T")
-OutT = TypeVar("OutT")
+
+__all__ = ["check_version", "get", "get_referenced", "paginate"]
 
 NAMES: dict[type[Any], tuple[str, str]] = {
     m.Community: ("医共体", "community"),
@@ -53,27 +53,6 @@ async def get_referenced(session: AsyncSession, model: type[T], ident: Any, fiel
             detail=f"{field}={ident}",
         )
     return obj
-
-
-def check_version(obj: Any, version: int) -> None:
-    if obj.version != version:
-        raise Problem(
-            409,
-            "stale-version",
-            "数据已被他人修改，请刷新后重试",
-            "The record changed since you read it; reload and retry",
-            current_version=obj.version,
-        )
-
-
-async def paginate(
-    session: AsyncSession, stmt: sa.Select[Any], params: PageParams, to_out: Callable[[Any], OutT]
-) -> Page[OutT]:
-    total = await session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
-    rows = (await session.execute(stmt.limit(params.limit).offset(params.offset))).scalars().all()
-    return Page[OutT](
-        items=[to_out(r) for r in rows], total=total or 0, limit=params.limit, offset=params.offset
-    )
 
 
 async def departments_of(

@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import Clock
-from shared.db import Database, UnitOfWork
-from shared.idempotency import run_write
+from shared.db import Database
+from shared.idempotency import idempotent_write
 from shared.pagination import PageParams, page_params
 from shared.pii import PiiVault
 
@@ -59,8 +59,4 @@ async def write(
     request: Request, body: Any, fn: Callable[[AsyncSession], Awaitable[Any]], status: int = 200
 ) -> JSONResponse:
     """Run a use case in one unit of work, honouring Idempotency-Key."""
-
-    async def op(uow: UnitOfWork) -> tuple[int, Any]:
-        return status, await fn(uow.session)
-
-    return await run_write(get_db(request), idempotency_keys, request, body, op)
+    return await idempotent_write(request, idempotency_keys, body, fn, status)
