@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -25,6 +25,7 @@ from shared.problems import PROBLEM_JSON, install_problem_handlers
 from shared.settings import ServiceSettings
 
 ConsumerFactory = Callable[[Database], Sequence[IdempotentConsumer]]
+WorkerFactory = Callable[[FastAPI], Sequence[Coroutine[Any, Any, None]]]
 
 
 async def kafka_reachable(bootstrap: str, wait_seconds: float = 3.0) -> bool:
@@ -46,6 +47,7 @@ def create_service_app(
     consumers: ConsumerFactory | None = None,
     title: str | None = None,
     state: dict[str, Any] | None = None,
+    workers: WorkerFactory | None = None,
 ) -> FastAPI:
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
     db = Database(settings.database_url, settings.db_pool_size)
@@ -56,11 +58,12 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks: list[asyncio.Task[None]] = []
-        workers = list(consumers(db)) if (consumers and settings.run_workers) else []
+        consumers_ = list(consumers(db)) if (consumers and settings.run_workers) else []
         if settings.run_workers:
             tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
-            tasks += [asyncio.create_task(c.run_forever(), name=c.group_id) for c in workers]
-        app.state.consumers = workers
+            tasks += [asyncio.create_task(c.run_forever(), name=c.group_id) for c in consumers_]
+            tasks += [asyncio.create_task(w) for w in (workers(app) if workers else [])]
+        app.state.consumers = consumers_
         try:
             yield
         finally:

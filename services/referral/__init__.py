@@ -1,1 +1,1 @@
-"""The referral service (filled in by its own issue)."""
+"""Referral: two-way referrals (双向转诊), out-of-county approval, downward follow-up, and (later) slots."""
