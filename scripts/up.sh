@@ -30,8 +30,12 @@ if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
   export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:${KAFKA_PORT:-59092}"
 fi
 
+# Development token signing (the gateway issue replaces this): services trust .local/auth/jwks.json
+"$py" -m shared.devtokens init .local/auth >/dev/null
+export AUTH_JWKS_FILE="$root/.local/auth/jwks.json"
+
 # service name, port
-services=("registry 8001")
+services=("registry 8001" "referral 8002")
 for entry in "${services[@]}"; do
   read -r name port <<<"$entry"
   export DATABASE_URL="$pg_base/$name"
@@ -66,8 +70,10 @@ cat <<MSG
 
 Yigongti is up.
   Registry API   http://127.0.0.1:8001/docs
+  Referral API   http://127.0.0.1:8002/docs   (Bearer token: python -m shared.devtokens mint .local/auth --role ...)
   e.g.           curl 'http://127.0.0.1:8001/v1/institutions?tier=county'
                  curl 'http://127.0.0.1:8001/v1/coverage/counties/411081'
+                 .venv/bin/python scripts/demo_referral.py   # a referral up and back home, end to end
   PostgreSQL     ${pg_base}
   Kafka          ${KAFKA_BOOTSTRAP_SERVERS}
 Press Ctrl-C to stop everything this started.

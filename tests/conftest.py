@@ -4,6 +4,7 @@ that scripts/test.sh starts, and an HTTP client on the real app."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -15,10 +16,14 @@ import sqlalchemy as sa
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from services.referral.app import create_app as create_referral_app
+from services.referral.events import TOPICS as REFERRAL_TOPICS
+from services.referral.settings import ReferralSettings
 from services.registry.app import create_app
 from services.registry.events import TOPICS
 from services.registry.settings import RegistrySettings
 from shared.clock import FixedClock
+from shared.devtokens import DevSigner
 from shared.migrations import upgrade
 from shared.topics import ensure_topics
 
@@ -105,3 +110,60 @@ async def client(registry_app, clean_registry: None) -> AsyncIterator[AsyncClien
 @pytest.fixture
 def kafka_bootstrap() -> str:
     return KAFKA
+
+
+REFERRAL_DB = f"{PG}/referral_test"
+REFERRAL_MIGRATIONS = Path(__file__).parents[1] / "services" / "referral" / "migrations"
+
+
+@pytest_asyncio.fixture(scope="session")
+async def referral_db() -> AsyncIterator[str]:
+    await recreate_database("referral_test")
+    await asyncio.to_thread(upgrade, REFERRAL_MIGRATIONS, REFERRAL_DB)
+    await ensure_topics(KAFKA, [*REFERRAL_TOPICS, *TOPICS.values()])
+    yield REFERRAL_DB
+
+
+@pytest_asyncio.fixture(scope="session")
+async def referral_engine(referral_db: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(referral_db)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def signer() -> DevSigner:
+    return DevSigner.generate()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def referral_app(referral_db: str, signer: DevSigner):  # type: ignore[no-untyped-def]
+    settings = ReferralSettings(
+        database_url=referral_db,
+        kafka_bootstrap_servers=KAFKA,
+        run_workers=False,
+        log_json=False,
+        log_level="WARNING",
+        auth_jwks=json.dumps(signer.jwks()),
+    )
+    app = create_referral_app(settings, clock=FixedClock(NOW))
+    yield app
+    await app.state.db.dispose()
+
+
+@pytest_asyncio.fixture
+async def clean_referrals(referral_engine: AsyncEngine, referral_app) -> None:  # type: ignore[no-untyped-def]
+    referral_app.state.clock.at = NOW
+    async with referral_engine.begin() as conn:
+        await conn.execute(
+            sa.text(
+                "TRUNCATE referrals, referral_timeline, notifications, follow_up_visits, "
+                "idempotency_keys, outbox CASCADE"
+            )
+        )
+
+
+@pytest_asyncio.fixture
+async def referral_client(referral_app, clean_referrals: None) -> AsyncIterator[AsyncClient]:  # type: ignore[no-untyped-def]
+    async with AsyncClient(transport=ASGITransport(app=referral_app), base_url="http://referral") as c:
+        yield c

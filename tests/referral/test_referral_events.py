@@ -1,0 +1,104 @@
+"""The read model comes from real registry events and can be rebuilt; referral events reach Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.referral.models import READ_MODELS
+from services.referral.readmodel import clear_read_models
+from shared.db import Database
+from shared.outbox import OutboxRelay
+
+from ..conftest import KAFKA, REFERRAL_DB
+from ..events.kafka_helpers import collect
+from ..integration.county import COUNTY, post
+from .test_referral_flows import step, submit, upward
+from .world import World, ship_registry_events
+
+
+async def test_new_registry_institution_becomes_a_referral_destination(
+    referral_client: AsyncClient, world: World, registry_app: Any, referral_engine: AsyncEngine
+) -> None:
+    async with AsyncClient(transport=ASGITransport(app=registry_app), base_url="http://registry") as registry:
+        new = await post(
+            registry,
+            "/v1/institutions",
+            {
+                "code": f"NEW{uuid.uuid4().hex[:6]}",
+                "name": "新建县中医院",
+                "tier": "county",
+                "kind": "tcm",
+                "region_code": COUNTY,
+                "community_id": world.ids["community1"],
+                "membership": "tight",
+                "departments": [{"code": "ZYK", "name": "中医科"}],
+            },
+        )
+    body = upward(world, to_institution_id=new["id"], to_department_code="ZYK")
+    unknown = await referral_client.post(
+        "/v1/referrals", json=body, headers=world.token("village_doctor", "village1", "vdoc1")
+    )
+    assert unknown.status_code == 422  # not in the read model yet
+    await ship_registry_events(referral_engine, {new["id"]})
+    ref = await submit(referral_client, world, body)
+    assert ref["to_institution_id"] == new["id"] and ref["to_tier"] == "county"
+
+
+async def snapshot(engine: AsyncEngine) -> dict[str, list[tuple[Any, ...]]]:
+    out = {}
+    async with engine.connect() as conn:
+        for model in READ_MODELS:
+            rows = await conn.execute(sa.text(f"SELECT * FROM {model.__tablename__} ORDER BY id"))
+            out[model.__tablename__] = [tuple(r) for r in rows]
+    return out
+
+
+async def test_replaying_registry_topics_rebuilds_the_same_read_model(
+    world: World, referral_engine: AsyncEngine
+) -> None:
+    wanted = {v for k, v in world.ids.items() if not k.startswith("community")}
+    await ship_registry_events(referral_engine, wanted, to_end=True)  # everything the registry ever said
+    before = await snapshot(referral_engine)
+    assert before["rm_institutions"] and before["rm_residents"] and before["rm_catalogue_entries"]
+    db = Database(REFERRAL_DB)
+    async with db.uow() as uow:
+        await clear_read_models(uow.session)
+        await uow.commit()
+    await db.dispose()
+    assert (await snapshot(referral_engine))["rm_institutions"] == []
+    await ship_registry_events(
+        referral_engine, wanted, group=f"referral-rebuild-{uuid.uuid4().hex[:6]}", to_end=True
+    )
+    assert await snapshot(referral_engine) == before
+
+
+async def test_referral_state_changes_reach_kafka(referral_client: AsyncClient, world: World) -> None:
+    c, w = referral_client, world
+    ref = await submit(c, w, upward(w))
+    ref = await step(c, ref, "accept", w.token("referral_coordinator", "hospital1"))
+    relay = OutboxRelay(REFERRAL_DB, KAFKA)
+    task = asyncio.create_task(relay.run())
+    try:
+        events = await collect(
+            KAFKA,
+            "referral.referrals",
+            lambda evs: sum(e.subject == f"referral/{ref['id']}" for e in evs) >= 2,
+        )
+    finally:
+        relay.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    mine = [e for e in events if e.subject == f"referral/{ref['id']}"]
+    assert [e.type for e in mine] == ["referral.submitted", "referral.accept"]
+    data = mine[-1].data
+    assert data["status"] == "accepted" and data["priority"] is True and data["from_tier"] == "village"
+    assert data["to_tier"] == "county" and data["diagnosis_icd10"] == "I20.0"
+    assert data["event"]["actor"] == "referral_coordinator@hospital1"
