@@ -23,7 +23,7 @@ if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
   export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:${KAFKA_PORT:-59092}"
 fi
 
-echo "== ruff"; .venv/bin/ruff check shared services tests bench
+echo "== ruff"; .venv/bin/ruff check .
 echo "== mypy"; .venv/bin/mypy shared services
 echo "== pytest"
 $py -m pytest "$@"
