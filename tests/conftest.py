@@ -158,7 +158,7 @@ async def clean_referrals(referral_engine: AsyncEngine, referral_app) -> None:  
         await conn.execute(
             sa.text(
                 "TRUNCATE referrals, referral_timeline, notifications, follow_up_visits, "
-                "idempotency_keys, outbox CASCADE"
+                "idempotency_keys, outbox, sessions, slots, bookings, waitlist CASCADE"
             )
         )
 

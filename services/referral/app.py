@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Coroutine, Sequence
+from decimal import Decimal
 from typing import Any
 
 import structlog
@@ -17,9 +18,10 @@ from shared.consumer import IdempotentConsumer
 from shared.db import Database
 from shared.problems import Problem, problem_response
 
-from . import api
+from . import api, api_slots
 from .domain.errors import RuleViolation
 from .domain.rules import Policy
+from .domain.slots import SlotPolicy
 from .models import inbox
 from .readmodel import REGISTRY_TOPICS, apply_registry_event
 from .settings import ReferralSettings, get_settings
@@ -35,14 +37,19 @@ async def run_sweeps(app: FastAPI, every: float) -> None:
         with contextlib.suppress(Exception):
             db: Database = app.state.db
             async with db.uow() as uow:
-                result = await sweep(uow.session, app.state.clock.now(), app.state.policy)
+                result = await sweep(
+                    uow.session, app.state.clock.now(), app.state.policy, app.state.slot_policy
+                )
                 await uow.commit()
             if any(vars(result).values()):
                 log.info("referral_sweep", **vars(result))
 
 
 def create_app(
-    settings: ReferralSettings | None = None, clock: Clock | None = None, policy: Policy | None = None
+    settings: ReferralSettings | None = None,
+    clock: Clock | None = None,
+    policy: Policy | None = None,
+    slot_policy: SlotPolicy | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
 
@@ -63,11 +70,19 @@ def create_app(
 
     app = create_service_app(
         settings,
-        [api.router],
+        [api.router, api_slots.router],
         consumers=consumers,
         workers=workers,
         title="Yigongti referral / 双向转诊",
-        state={"clock": clock or Clock(), "policy": policy or Policy()},
+        state={
+            "clock": clock or Clock(),
+            "policy": policy or Policy(),
+            "slot_policy": slot_policy
+            or SlotPolicy(
+                family_doctor_share=Decimal(settings.slot_family_doctor_share),
+                priority_share=Decimal(settings.slot_priority_share),
+            ),
+        },
     )
 
     async def on_rule(request: Request, exc: Exception) -> JSONResponse:

@@ -15,7 +15,7 @@ from .schemas import NotificationOut, ReferralOut
 
 REFERRALS = "referral.referrals"
 NOTIFICATIONS = "referral.notifications"
-TOPICS = [REFERRALS, NOTIFICATIONS]
+TOPICS = [REFERRALS, NOTIFICATIONS, "referral.sessions", "referral.bookings"]
 
 
 async def publish_referral(

@@ -193,3 +193,94 @@ class RmCatalogueEntry(Base):
 
 
 READ_MODELS = (RmCommunity, RmInstitution, RmPractitioner, RmTeam, RmResident, RmContract, RmCatalogueEntry)
+
+
+# ---- appointment slots (号源) ----
+
+
+class Session(Base):
+    """A published clinic or exam session of a county hospital, split into pools of slots."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (sa.Index("ix_sessions_find", "institution_id", "department_code", "starts_at"),)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    institution_id: Mapped[uuid.UUID]
+    department_code: Mapped[str] = mapped_column(sa.String(40))
+    practitioner_id: Mapped[uuid.UUID | None]
+    device: Mapped[str | None] = mapped_column(sa.String(100))
+    resource_type: Mapped[str] = mapped_column(sa.String(20))
+    starts_at: Mapped[datetime] = mapped_column(TZ)
+    ends_at: Mapped[datetime] = mapped_column(TZ)
+    capacity: Mapped[int]
+    family_doctor_share: Mapped[str] = mapped_column(sa.String(10))
+    status: Mapped[str] = mapped_column(sa.String(20), default="open")
+    published_by: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(TZ)
+    version: Mapped[int] = mapped_column(default=1)
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class Slot(Base):
+    __tablename__ = "slots"
+    __table_args__ = (
+        sa.UniqueConstraint("session_id", "slot_no"),
+        sa.Index("ix_slots_free", "session_id", "pool", "slot_no"),
+    )
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    session_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("sessions.id"))
+    slot_no: Mapped[int]
+    pool: Mapped[str] = mapped_column(sa.String(20))  # where it can be booked now
+    published_pool: Mapped[str] = mapped_column(sa.String(20))  # where it was published (compliance)
+    status: Mapped[str] = mapped_column(sa.String(10), default="free")  # free | held | booked
+    hold_id: Mapped[uuid.UUID | None]
+    hold_expires_at: Mapped[datetime | None] = mapped_column(TZ)
+    hold_for_resident_id: Mapped[uuid.UUID | None]
+    hold_referral_id: Mapped[uuid.UUID | None]
+    released_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class Booking(Base):
+    __tablename__ = "bookings"
+    __table_args__ = (
+        sa.Index("uq_booking_slot", "slot_id", unique=True, postgresql_where=sa.text("status = 'booked'")),
+        sa.Index(
+            "uq_booking_resident_session",
+            "session_id",
+            "resident_id",
+            unique=True,
+            postgresql_where=sa.text("status = 'booked'"),
+        ),
+    )
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    slot_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("slots.id"))
+    session_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("sessions.id"), index=True)
+    resident_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    pool: Mapped[str] = mapped_column(sa.String(20))
+    channel: Mapped[str] = mapped_column(sa.String(20))
+    referral_id: Mapped[uuid.UUID | None]
+    booked_by: Mapped[str] = mapped_column(sa.String(200))
+    status: Mapped[str] = mapped_column(sa.String(20))  # booked | cancelled | attended | no_show
+    created_at: Mapped[datetime] = mapped_column(TZ)
+    cancelled_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class WaitlistEntry(Base):
+    __tablename__ = "waitlist"
+    __table_args__ = (
+        sa.Index("ix_waitlist_queue", "institution_id", "department_code", "resource_type", "status"),
+    )
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    institution_id: Mapped[uuid.UUID]
+    department_code: Mapped[str] = mapped_column(sa.String(40))
+    resource_type: Mapped[str] = mapped_column(sa.String(20))
+    resident_id: Mapped[uuid.UUID]
+    referral_id: Mapped[uuid.UUID | None]
+    channel: Mapped[str] = mapped_column(sa.String(20))
+    pools: Mapped[list[str]] = mapped_column(ARRAY(sa.String(20)))
+    urgency: Mapped[str] = mapped_column(sa.String(10))
+    urgency_rank: Mapped[int]
+    requested_by: Mapped[str] = mapped_column(sa.String(200))
+    requested_at: Mapped[datetime] = mapped_column(TZ)
+    status: Mapped[str] = mapped_column(sa.String(20))  # waiting | offered | booked | cancelled
+    offered_slot_id: Mapped[uuid.UUID | None]
+    offer_expires_at: Mapped[datetime | None] = mapped_column(TZ)

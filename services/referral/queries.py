@@ -4,7 +4,8 @@ timeline and notifications — each scoped to what the caller may see."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,8 +16,9 @@ from shared.crud import paginate, where_equal
 from shared.pagination import Page, PageParams
 
 from . import models as m
+from .domain.slots import compliant
 from .domain.states import OPEN, Status
-from .schemas import NotificationOut, ReferralOut, TimelineOut
+from .schemas import ComplianceDayOut, NotificationOut, ReferralOut, TimelineOut
 from .usecases.common import load
 
 R = m.Referral
@@ -112,3 +114,52 @@ async def notifications(s: AsyncSession, principal: Principal, ident: uuid.UUID)
         )
     ).scalars()
     return [NotificationOut.model_validate(x) for x in rows]
+
+
+async def compliance(
+    s: AsyncSession, principal: Principal, institution_id: uuid.UUID, day_from: date, day_to: date
+) -> list[ComplianceDayOut]:
+    """Per department and day (Shanghai): published, family-doctor share published, booked by family
+    doctors (incl. priority referrals), released, used. One set-based query."""
+    if principal.role not in (Role.COMMISSION_ADMIN, Role.REFERRAL_COORDINATOR, Role.HIS_SYSTEM) or (
+        principal.role != Role.COMMISSION_ADMIN and principal.institution_id != institution_id
+    ):
+        raise forbidden("compliance is for the hospital itself and the health commission")
+    rows = await s.execute(
+        sa.text("""
+        SELECT se.department_code, (se.starts_at AT TIME ZONE 'Asia/Shanghai')::date AS day,
+               count(*) AS published,
+               count(*) FILTER (WHERE sl.published_pool IN ('family_doctor', 'priority')) AS fd_published,
+               count(b.id) FILTER (WHERE b.pool IN ('family_doctor', 'priority')) AS fd_booked,
+               count(*) FILTER (WHERE sl.released_at IS NOT NULL) AS released,
+               count(b.id) AS used
+        FROM sessions se JOIN slots sl ON sl.session_id = se.id
+        LEFT JOIN bookings b ON b.slot_id = sl.id AND b.status IN ('booked', 'attended', 'no_show')
+        WHERE se.institution_id = :inst AND se.status = 'open'
+          AND (se.starts_at AT TIME ZONE 'Asia/Shanghai')::date BETWEEN :d1 AND :d2
+        GROUP BY 1, 2 ORDER BY 2, 1
+    """),
+        {"inst": institution_id, "d1": day_from, "d2": day_to},
+    )
+    out = []
+    for dept, day, published, fd_published, fd_booked, released, used in rows:
+        share = (
+            (Decimal(fd_published) / Decimal(published)).quantize(Decimal("0.0001"))
+            if published
+            else Decimal(0)
+        )
+        out.append(
+            ComplianceDayOut(
+                institution_id=institution_id,
+                department_code=dept,
+                day=day,
+                published=published,
+                family_doctor_published=fd_published,
+                family_doctor_share=str(share),
+                booked_by_family_doctors=fd_booked,
+                released=released,
+                used=used,
+                compliant=compliant(fd_published, published),
+            )
+        )
+    return out

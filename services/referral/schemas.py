@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from .domain.rules import Direction, DownwardReason, GrassrootsReason, Scope, Urgency
+from .domain.slots import ResourceType
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)]
@@ -185,3 +186,96 @@ class FollowUpVisitOut(BaseModel):
 
 class VisitDoneIn(In):
     note: Text
+
+
+class SessionIn(In):
+    institution_id: uuid.UUID
+    department_code: Code
+    practitioner_id: uuid.UUID | None = None
+    device: Text | None = None
+    resource_type: ResourceType
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    capacity: int = Field(ge=1, le=10_000)
+    family_doctor_share: (
+        Annotated[str, StringConstraints(pattern=r"^(0(\.\d{1,4})?|1(\.0{1,4})?)$")] | None
+    ) = Field(default=None, description="defaults to the county policy (0.40); never below 0.40")
+
+
+class SessionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    institution_id: uuid.UUID
+    department_code: str
+    practitioner_id: uuid.UUID | None
+    device: str | None
+    resource_type: str
+    starts_at: datetime
+    ends_at: datetime
+    capacity: int
+    family_doctor_share: str
+    status: str
+    version: int
+    free: dict[str, int] = Field(default_factory=dict)
+    opens_at: dict[str, datetime] = Field(default_factory=dict)
+
+
+class BookIn(In):
+    session_id: uuid.UUID
+    resident_id: uuid.UUID
+    referral_id: uuid.UUID | None = None
+
+
+class HoldOut(BaseModel):
+    hold_id: uuid.UUID
+    slot_id: uuid.UUID
+    session_id: uuid.UUID
+    pool: str
+    expires_at: datetime
+
+
+class BookingOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    slot_id: uuid.UUID
+    session_id: uuid.UUID
+    resident_id: uuid.UUID
+    pool: str
+    channel: str
+    referral_id: uuid.UUID | None
+    status: str
+    created_at: datetime
+
+
+class WaitlistIn(In):
+    institution_id: uuid.UUID
+    department_code: Code
+    resource_type: ResourceType
+    resident_id: uuid.UUID
+    referral_id: uuid.UUID | None = None
+    urgency: Urgency = Urgency.ROUTINE
+
+
+class WaitlistOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    resident_id: uuid.UUID
+    referral_id: uuid.UUID | None
+    urgency: str
+    status: str
+    requested_at: datetime
+    offered_slot_id: uuid.UUID | None
+    offer_expires_at: datetime | None
+
+
+class ComplianceDayOut(BaseModel):
+    institution_id: uuid.UUID
+    department_code: str
+    day: date
+    published: int
+    family_doctor_published: int
+    family_doctor_share: str
+    booked_by_family_doctors: int
+    released: int
+    used: int
+    compliant: bool

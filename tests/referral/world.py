@@ -164,11 +164,12 @@ async def build_registry_county(client: AsyncClient, tag: str) -> dict[str, str]
         assert r.status_code == 201, r.text
         ids[key] = r.json()["id"]
     for key, team in (("resident1", "team1"), ("resident2", "team2")):  # resident3 has no contract
-        await post(
+        contract = await post(
             client,
             "/v1/contracts",
             {"resident_id": ids[key], "team_id": ids[team], "start_date": "2026-01-01"},
         )
+        ids[f"contract_of_{key}"] = contract["id"]
     for catalogue, tier, code in (("grassroots", "village", "I10"), ("first_in_county", "all", "C34.9")):
         r = await client.post(
             "/v1/catalogue-entries",
@@ -205,7 +206,7 @@ async def ship_registry_events(
                             sa.text(
                                 "SELECT id::text FROM rm_institutions UNION ALL SELECT id::text FROM rm_residents "
                                 "UNION ALL SELECT id::text FROM rm_teams UNION ALL SELECT id::text FROM rm_practitioners "
-                                "UNION ALL SELECT resident_id::text FROM rm_contracts"
+                                "UNION ALL SELECT id::text FROM rm_contracts"
                             )
                         )
                     ).scalars()

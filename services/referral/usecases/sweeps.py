@@ -14,8 +14,10 @@ from shared.clock import SHANGHAI
 from .. import models as m
 from ..domain.followup import is_missed
 from ..domain.rules import Policy
+from ..domain.slots import SlotPolicy
 from ..domain.states import Action, Status
 from .common import SYSTEM, record, transition
+from .slots import release_unbooked
 
 
 @dataclass
@@ -24,14 +26,18 @@ class SweepResult:
     expired: int = 0
     no_shows: int = 0
     missed_visits: int = 0
+    released_slots: int = 0
 
 
 async def _locked(s: AsyncSession, stmt: sa.Select[m.Referral]) -> list[m.Referral]:
     return list((await s.execute(stmt.with_for_update(skip_locked=True))).scalars())
 
 
-async def sweep(s: AsyncSession, now: datetime, policy: Policy) -> SweepResult:
+async def sweep(
+    s: AsyncSession, now: datetime, policy: Policy, slot_policy: SlotPolicy | None = None
+) -> SweepResult:
     result = SweepResult()
+    result.released_slots = await release_unbooked(s, now, slot_policy or SlotPolicy())
     R = m.Referral
     for r in await _locked(
         s, sa.select(R).where(R.status == Status.SUBMITTED, R.submitted_at <= now - policy.expire_after)

@@ -1,0 +1,93 @@
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from services.referral.domain.errors import RuleViolation
+from services.referral.domain.rules import Urgency
+from services.referral.domain.slots import (
+    Channel,
+    Pool,
+    PoolSplit,
+    SlotPolicy,
+    check_session_times,
+    compliant,
+    open_pools,
+    opens_at,
+    pools_for,
+    split_capacity,
+    waitlist_key,
+)
+
+START = datetime(2026, 3, 20, 0, 30, tzinfo=UTC)
+
+
+def test_split_rounds_the_family_doctor_share_up() -> None:
+    assert split_capacity(100, SlotPolicy()) == PoolSplit(priority=10, family_doctor=30, public=60)
+    odd = split_capacity(7, SlotPolicy())
+    assert odd.family_doctor_total == 3 and odd.public == 4  # ceil(2.8)
+    assert split_capacity(1, SlotPolicy(priority_share=Decimal(0))).family_doctor_total == 1
+    half = split_capacity(10, SlotPolicy(family_doctor_share=Decimal("0.5"), priority_share=Decimal(0)))
+    assert (half.family_doctor_total, half.public) == (5, 5)
+
+
+@pytest.mark.parametrize("share", ["0.39", "0.3999", "1.5"])
+def test_share_cannot_go_below_the_floor(share: str) -> None:
+    with pytest.raises(RuleViolation) as err:
+        SlotPolicy(family_doctor_share=Decimal(share))
+    assert err.value.slug == "share-below-floor"
+
+
+def test_priority_must_fit_in_the_family_doctor_share() -> None:
+    with pytest.raises(RuleViolation):
+        SlotPolicy(priority_share=Decimal("0.5"))
+
+
+@pytest.mark.parametrize("capacity", [0, -1, 10_001])
+def test_capacity_bounds(capacity: int) -> None:
+    with pytest.raises(RuleViolation):
+        split_capacity(capacity, SlotPolicy())
+
+
+def test_session_times() -> None:
+    now = START - timedelta(days=1)
+    check_session_times(START, START + timedelta(hours=4), now)
+    for start, end, when in (
+        (START, START, now),
+        (START, START - timedelta(hours=1), now),
+        (START, START + timedelta(hours=2), START),
+        (START, START + timedelta(hours=25), now),
+    ):
+        with pytest.raises(RuleViolation):
+            check_session_times(start, end, when)
+
+
+def test_family_doctors_book_earlier_than_the_public() -> None:
+    policy = SlotPolicy()
+    assert opens_at(Pool.PUBLIC, START, policy) == START - timedelta(days=7)
+    assert opens_at(Pool.FAMILY_DOCTOR, START, policy) == START - timedelta(days=12)
+    nine_days_before = START - timedelta(days=9)
+    assert open_pools([Pool.PRIORITY, Pool.FAMILY_DOCTOR, Pool.PUBLIC], START, nine_days_before, policy) == [
+        Pool.PRIORITY,
+        Pool.FAMILY_DOCTOR,
+    ]
+
+
+def test_channels_and_pools() -> None:
+    assert pools_for(Channel.RESIDENT, False) == [Pool.PUBLIC]
+    assert pools_for(Channel.FAMILY_DOCTOR, True) == [Pool.FAMILY_DOCTOR]
+    assert pools_for(Channel.COORDINATOR, True)[0] == Pool.PRIORITY
+    assert Pool.PRIORITY not in pools_for(Channel.COORDINATOR, False)
+
+
+def test_waitlist_order_and_compliance() -> None:
+    t = START
+    keys = sorted(
+        [
+            waitlist_key(Urgency.ROUTINE, t),
+            waitlist_key(Urgency.EMERGENCY, t + timedelta(hours=1)),
+            waitlist_key(Urgency.URGENT, t),
+        ]
+    )
+    assert [k[0] for k in keys] == [0, 1, 2]
+    assert compliant(40, 100) and not compliant(39, 100) and compliant(0, 0)
