@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: up test unit lint typecheck check infra-up infra-down demo bench clean
+.PHONY: up test unit lint typecheck check infra-up infra-down bench bench-booking clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -42,3 +42,8 @@ infra-down:
 
 clean: infra-down
 	rm -rf .local
+
+bench-booking: $(STAMP) infra-up
+	$(PY) bench/booking_rush.py
+
+bench: bench-booking

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,9 +41,15 @@ async def place(s: AsyncSession, ident: uuid.UUID) -> tuple[m.RmInstitution, Pla
     return inst, Place(inst.id, inst.tier, inst.community_id, county)
 
 
-async def resident(s: AsyncSession, ident: uuid.UUID) -> m.RmResident:
-    res = await s.get(m.RmResident, ident)
-    if res is None or not res.active:
+async def resident(s: AsyncSession, ident: uuid.UUID) -> Any:
+    """A plain row, not an ORM object: this sits on the booking hot path."""
+    t = m.RmResident.__table__
+    res = (
+        await s.execute(
+            sa.select(t.c.id, t.c.community_id, t.c.birth_date).where(t.c.id == ident, t.c.active)
+        )
+    ).first()
+    if res is None:
         raise unknown("居民", "resident", ident)
     return res
 

@@ -8,10 +8,13 @@ resident to one booking per session.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
+from typing import Union
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,6 +43,7 @@ from ..schemas import BookIn, BookingOut, HoldOut, SessionIn, SessionOut, Waitli
 from .common import load, record, transition
 
 SESSIONS, BOOKINGS = "referral.sessions", "referral.bookings"
+SessionLike = Union["SessionInfo", m.Session]
 PUBLISHERS = {Role.HIS_SYSTEM, Role.REFERRAL_COORDINATOR}
 
 
@@ -136,8 +140,24 @@ async def publish_session(
     return out
 
 
-async def _session(s: AsyncSession, ident: uuid.UUID, now: datetime) -> m.Session:
-    sess = await s.get(m.Session, ident)
+@dataclass(frozen=True)
+class SessionInfo:
+    """What booking needs of a session, read as a plain row (the booking path is the hot path)."""
+
+    id: uuid.UUID
+    institution_id: uuid.UUID
+    department_code: str
+    resource_type: str
+    starts_at: datetime
+    status: str
+
+
+SESSION_COLUMNS = [m.Session.__table__.c[f.name] for f in fields(SessionInfo)]
+
+
+async def _session(s: AsyncSession, ident: uuid.UUID, now: datetime) -> SessionInfo:
+    row = (await s.execute(sa.select(*SESSION_COLUMNS).where(m.Session.__table__.c.id == ident))).first()
+    sess = SessionInfo(*row) if row is not None else None
     if sess is None:
         raise Problem(404, "not-found", "出诊不存在", "Session not found")
     if sess.status != "open":
@@ -148,7 +168,7 @@ async def _session(s: AsyncSession, ident: uuid.UUID, now: datetime) -> m.Sessio
 
 
 async def _channel(
-    s: AsyncSession, principal: Principal, body: BookIn, sess: m.Session, now: datetime
+    s: AsyncSession, principal: Principal, body: BookIn, sess: SessionLike, now: datetime
 ) -> tuple[Channel, m.Referral | None]:
     """Who books decides the pools: residents the public pool for themselves, family doctors their
     contracted residents, the receiving hospital's referral office any pool for an accepted referral."""
@@ -207,7 +227,7 @@ RETURNING id, pool
 
 async def _grab(
     s: AsyncSession,
-    sess: m.Session,
+    sess: SessionLike,
     pools: list[Pool],
     now: datetime,
     status: str,
@@ -242,7 +262,7 @@ async def _grab(
 
 
 async def _pools(
-    s: AsyncSession, principal: Principal, body: BookIn, sess: m.Session, now: datetime, policy: SlotPolicy
+    s: AsyncSession, principal: Principal, body: BookIn, sess: SessionLike, now: datetime, policy: SlotPolicy
 ) -> tuple[Channel, m.Referral | None, list[Pool]]:
     channel, referral = await _channel(s, principal, body, sess, now)
     wanted = pools_for(channel, bool(referral and referral.priority))
@@ -261,7 +281,7 @@ async def _pools(
 async def _confirm(
     s: AsyncSession,
     principal: Principal,
-    sess: m.Session,
+    sess: SessionLike,
     slot_id: uuid.UUID,
     pool: str,
     channel: Channel,
@@ -269,29 +289,36 @@ async def _confirm(
     referral: m.Referral | None,
     now: datetime,
 ) -> BookingOut:
-    booking = m.Booking(
-        id=uuid.uuid4(),
-        slot_id=slot_id,
-        session_id=sess.id,
-        resident_id=resident_id,
-        pool=pool,
-        channel=channel,
-        referral_id=referral.id if referral else None,
-        booked_by=principal.subject,
-        status="booked",
-        created_at=now,
-    )
-    try:
-        async with s.begin_nested():
-            s.add(booking)
-            await s.flush()
-    except IntegrityError:
+    values = {
+        "id": uuid.uuid4(),
+        "slot_id": slot_id,
+        "session_id": sess.id,
+        "resident_id": resident_id,
+        "pool": pool,
+        "channel": str(channel),
+        "referral_id": referral.id if referral else None,
+        "booked_by": principal.subject,
+        "status": "booked",
+        "created_at": now,
+    }
+    inserted = (
+        await s.execute(
+            insert(m.Booking)
+            .values(**values)
+            .on_conflict_do_nothing(
+                index_elements=["session_id", "resident_id"], index_where=sa.text("status = 'booked'")
+            )
+            .returning(m.Booking.id)
+        )
+    ).first()
+    if inserted is None:  # the caller's transaction rolls back, so the slot taken above is not lost
         raise RuleViolation(
             "already-booked",
             "该居民在本出诊已有预约",
             "The resident already has a booking in this session",
             409,
-        ) from None
+        )
+    booking = m.Booking(**values)
     out = BookingOut.model_validate(booking)
     await _event(
         s,
@@ -451,7 +478,7 @@ async def join_waitlist(
     return WaitlistOut.model_validate(entry)
 
 
-async def offer_to_waitlist(s: AsyncSession, sess: m.Session, now: datetime, policy: SlotPolicy) -> int:
+async def offer_to_waitlist(s: AsyncSession, sess: SessionLike, now: datetime, policy: SlotPolicy) -> int:
     """Offer each free slot of the session to the head of the matching waitlist, as a hold."""
     offered = 0
     while True:
