@@ -19,7 +19,6 @@ class ServiceSettings(BaseSettings):
     log_json: bool = True
     db_pool_size: int = 10
     outbox_poll_seconds: float = 0.2
-    display_timezone: str = "Asia/Shanghai"
     # The gateway's public keys (JWKS JSON), inline or from a file; services verify tokens with them.
     auth_jwks: str = ""
     auth_jwks_file: str = ""

@@ -1,0 +1,1 @@
+"""Yigongti services, one package each."""

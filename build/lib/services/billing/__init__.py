@@ -1,0 +1,1 @@
+"""The billing service (filled in by its own issue)."""

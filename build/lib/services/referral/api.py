@@ -1,0 +1,200 @@
+"""HTTP routers of the referral service: thin wrappers over use cases and queries."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.auth import Caller, Principal
+from shared.clock import Clock
+from shared.db import Database
+from shared.idempotency import idempotent_write
+from shared.pagination import Page, PageParams, page_params
+
+from . import queries
+from .domain.rules import Direction, Policy
+from .domain.states import Action, Status
+from .models import idempotency_keys
+from .schemas import (
+    CancelIn,
+    CompleteIn,
+    FollowUpVisitOut,
+    ForwardIn,
+    NoteIn,
+    NotificationOut,
+    ReferralIn,
+    ReferralOut,
+    RejectIn,
+    ReturnIn,
+    ScheduleIn,
+    TimelineOut,
+    Versioned,
+    VisitDoneIn,
+)
+from .usecases import followups, referrals
+from .usecases.common import load
+
+router = APIRouter(prefix="/v1", tags=["referrals"])
+
+
+async def read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    db: Database = request.app.state.db
+    async with db.read() as session:
+        yield session
+
+
+Session = Annotated[AsyncSession, Depends(read_session)]
+Paging = Annotated[PageParams, Depends(page_params)]
+
+
+def clock(request: Request) -> Clock:
+    c: Clock = request.app.state.clock
+    return c
+
+
+def policy(request: Request) -> Policy:
+    p: Policy = request.app.state.policy
+    return p
+
+
+async def write(
+    request: Request, body: Any, fn: Callable[[AsyncSession], Awaitable[Any]], status: int = 200
+) -> JSONResponse:
+    return await idempotent_write(request, idempotency_keys, body, fn, status)
+
+
+@router.post("/referrals", status_code=201, response_model=ReferralOut)
+async def submit(body: ReferralIn, request: Request, caller: Caller) -> JSONResponse:
+    now = clock(request).now()
+    return await write(
+        request, body, lambda s: referrals.submit_referral(s, caller, body, now, policy(request)), 201
+    )
+
+
+def _action_route(action: Action, model: type[Versioned], path: str) -> None:
+    async def endpoint(ident: uuid.UUID, request: Request, caller: Caller, body: Any) -> JSONResponse:
+        now = clock(request).now()
+        return await write(
+            request, body, lambda s: referrals.act(s, caller, ident, action, body, now, policy(request))
+        )
+
+    endpoint.__annotations__["body"] = model
+    endpoint.__name__ = f"{action}_referral"
+    router.add_api_route(
+        f"/referrals/{{ident}}/{path}",
+        endpoint,
+        methods=["POST"],
+        response_model=ReferralOut,
+        name=f"{action}_referral",
+        summary=f"{action} a referral",
+    )
+
+
+for _action, _model, _path in (
+    (Action.APPROVE, NoteIn, "approve"),
+    (Action.DENY, NoteIn, "deny"),
+    (Action.ACCEPT, NoteIn, "accept"),
+    (Action.REJECT, RejectIn, "reject"),
+    (Action.FORWARD, ForwardIn, "forward"),
+    (Action.RETURN, ReturnIn, "return"),
+    (Action.SCHEDULE, ScheduleIn, "schedule"),
+    (Action.ARRIVE, NoteIn, "arrive"),
+    (Action.COMPLETE, CompleteIn, "complete"),
+    (Action.NO_SHOW, NoteIn, "no-show"),
+    (Action.CANCEL, CancelIn, "cancel"),
+):
+    _action_route(_action, _model, _path)
+
+
+@router.post("/referrals/{ident}/review", response_model=ReferralOut)
+async def review(ident: uuid.UUID, body: NoteIn, request: Request, caller: Caller) -> JSONResponse:
+    now = clock(request).now()
+    return await write(request, body, lambda s: referrals.review_emergency(s, caller, ident, body, now))
+
+
+@router.get("/referrals/{ident}", response_model=ReferralOut)
+async def get_referral(ident: uuid.UUID, s: Session, caller: Caller) -> ReferralOut:
+    return ReferralOut.model_validate(await load(s, caller, ident))
+
+
+@router.get("/referrals/{ident}/timeline", response_model=list[TimelineOut])
+async def get_timeline(ident: uuid.UUID, s: Session, caller: Caller) -> list[TimelineOut]:
+    return await queries.timeline(s, caller, ident)
+
+
+@router.get("/referrals/{ident}/notifications", response_model=list[NotificationOut])
+async def get_notifications(ident: uuid.UUID, s: Session, caller: Caller) -> list[NotificationOut]:
+    return await queries.notifications(s, caller, ident)
+
+
+@router.get("/referrals/{ident}/follow-ups", response_model=list[FollowUpVisitOut])
+async def get_follow_ups(ident: uuid.UUID, s: Session, caller: Caller) -> list[FollowUpVisitOut]:
+    return await followups.visits_of(s, caller, ident)
+
+
+@router.post("/follow-ups/{visit_id}/done", response_model=FollowUpVisitOut)
+async def visit_done(
+    visit_id: uuid.UUID, body: VisitDoneIn, request: Request, caller: Caller
+) -> JSONResponse:
+    now = clock(request).now()
+    return await write(request, body, lambda s: followups.record_visit(s, caller, visit_id, body, now))
+
+
+@router.get("/inbox", response_model=Page[ReferralOut])
+async def inbox(s: Session, caller: Caller, page: Paging, status: Status | None = None) -> Page[ReferralOut]:
+    return await queries.inbox(s, caller, page, status)
+
+
+@router.get("/outbox", response_model=Page[ReferralOut])
+async def outbox(s: Session, caller: Caller, page: Paging, status: Status | None = None) -> Page[ReferralOut]:
+    return await queries.outbox(s, caller, page, status)
+
+
+@router.get("/approvals", response_model=Page[ReferralOut])
+async def approvals(s: Session, caller: Caller, page: Paging) -> Page[ReferralOut]:
+    return await queries.approvals(s, caller, page)
+
+
+@router.get("/referrals", response_model=Page[ReferralOut])
+async def search(
+    s: Session,
+    caller: Caller,
+    page: Paging,
+    status: Status | None = None,
+    direction: Direction | None = None,
+    resident_id: uuid.UUID | None = None,
+    from_institution_id: uuid.UUID | None = None,
+    to_institution_id: uuid.UUID | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    open_only: bool = False,
+) -> Page[ReferralOut]:
+    return await queries.search(
+        s,
+        caller,
+        page,
+        created_from,
+        created_to,
+        open_only,
+        status=status,
+        direction=direction,
+        resident_id=resident_id,
+        from_institution_id=from_institution_id,
+        to_institution_id=to_institution_id,
+    )
+
+
+@router.get("/residents/{resident_id}/referrals", response_model=Page[ReferralOut])
+async def resident_history(
+    resident_id: uuid.UUID, s: Session, caller: Caller, page: Paging
+) -> Page[ReferralOut]:
+    return await queries.search(s, caller, page, None, None, False, resident_id=resident_id)
+
+
+__all__ = ["Principal", "router"]

@@ -1,0 +1,1 @@
+"""Referral rules as plain Python: no database, no web."""

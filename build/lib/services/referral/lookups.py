@@ -1,0 +1,92 @@
+"""Reads of the local registry read models the referral rules need."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.problems import Problem
+
+from . import models as m
+from .domain.rules import Place
+
+
+def unknown(what_zh: str, what_en: str, ident: object) -> Problem:
+    return Problem(
+        422,
+        "unknown-reference",
+        f"{what_zh}不存在或已停用",
+        f"Unknown or inactive {what_en}",
+        detail=f"{what_en} {ident}",
+    )
+
+
+async def institution(s: AsyncSession, ident: uuid.UUID) -> m.RmInstitution:
+    inst = await s.get(m.RmInstitution, ident)
+    if inst is None or not inst.active:
+        raise unknown("机构", "institution", ident)
+    return inst
+
+
+async def place(s: AsyncSession, ident: uuid.UUID) -> tuple[m.RmInstitution, Place]:
+    inst = await institution(s, ident)
+    county = inst.region_code
+    if inst.community_id is not None:
+        community = await s.get(m.RmCommunity, inst.community_id)
+        county = community.county_code if community else county
+    return inst, Place(inst.id, inst.tier, inst.community_id, county)
+
+
+async def resident(s: AsyncSession, ident: uuid.UUID) -> Any:
+    """A plain row, not an ORM object: this sits on the booking hot path."""
+    t = m.RmResident.__table__
+    res = (
+        await s.execute(
+            sa.select(t.c.id, t.c.community_id, t.c.birth_date).where(t.c.id == ident, t.c.active)
+        )
+    ).first()
+    if res is None:
+        raise unknown("居民", "resident", ident)
+    return res
+
+
+async def active_contract_team(s: AsyncSession, resident_id: uuid.UUID, today: date) -> m.RmTeam | None:
+    team = await s.scalar(
+        sa.select(m.RmTeam)
+        .join(m.RmContract, m.RmContract.team_id == m.RmTeam.id)
+        .where(
+            m.RmContract.resident_id == resident_id,
+            m.RmContract.status == "active",
+            m.RmContract.start_date <= today,
+            m.RmContract.end_date >= today,
+            m.RmTeam.active,
+        )
+    )
+    return team
+
+
+async def on_catalogue(
+    s: AsyncSession, county_code: str, catalogue: str, icd10: str, tier: str | None
+) -> bool:
+    """An entry matches the code itself or its three-character category (I10 covers I10.x)."""
+    codes = {icd10, icd10.split(".")[0]}
+    stmt = sa.select(m.RmCatalogueEntry.id).where(
+        m.RmCatalogueEntry.county_code == county_code,
+        m.RmCatalogueEntry.catalogue == catalogue,
+        m.RmCatalogueEntry.icd10.in_(codes),
+        m.RmCatalogueEntry.active,
+    )
+    if tier is not None:
+        stmt = stmt.where(m.RmCatalogueEntry.tier.in_([tier, "all"]))
+    return (await s.scalar(stmt.limit(1))) is not None
+
+
+async def lead_hospital(s: AsyncSession, community_id: uuid.UUID | None) -> uuid.UUID | None:
+    if community_id is None:
+        return None
+    community = await s.get(m.RmCommunity, community_id)
+    return community.lead_institution_id if community else None

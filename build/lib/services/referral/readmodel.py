@@ -1,0 +1,140 @@
+"""Builds the referral service's copy of registry data from registry events.
+
+Events carry the aggregate's full snapshot with its version; an upsert keeps the newest version, so
+redelivered, replayed or out-of-order events converge on the same rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.events import EventEnvelope
+
+from . import models as m
+
+REGISTRY_TOPICS = [
+    "registry.communities",
+    "registry.institutions",
+    "registry.practitioners",
+    "registry.teams",
+    "registry.residents",
+    "registry.contracts",
+    "registry.catalogues",
+]
+
+
+def _community(d: dict[str, Any]) -> dict[str, Any]:
+    return {"county_code": d["county_code"], "lead_institution_id": d["lead_institution_id"]}
+
+
+def _institution(d: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": d["name"],
+        "tier": d["tier"],
+        "kind": d["kind"],
+        "region_code": d["region_code"],
+        "community_id": d["community_id"],
+        "membership": d["membership"],
+        "departments": [x["code"] for x in d.get("departments", []) if x.get("active", True)],
+    }
+
+
+def _practitioner(d: dict[str, Any]) -> dict[str, Any]:
+    return {"institution_id": d["institution_id"], "title": d["title"]}
+
+
+def _team(d: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "community_id": d["community_id"],
+        "institution_id": d["institution_id"],
+        "members": [x["practitioner_id"] for x in d.get("members", [])],
+    }
+
+
+def _resident(d: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "community_id": d["community_id"],
+        "home_institution_id": d["home_institution_id"],
+        "birth_date": d["birth_date"],
+    }
+
+
+def _contract(d: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "resident_id": d["resident_id"],
+        "team_id": d["team_id"],
+        "status": d["status"],
+        "start_date": d["start_date"],
+        "end_date": d["end_date"],
+    }
+
+
+def _catalogue(d: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "county_code": d["county_code"],
+        "catalogue": d["catalogue"],
+        "tier": d["tier"],
+        "icd10": d["icd10"],
+    }
+
+
+MAPPERS: dict[str, tuple[type[m.Base], Callable[[dict[str, Any]], dict[str, Any]]]] = {
+    "community": (m.RmCommunity, _community),
+    "institution": (m.RmInstitution, _institution),
+    "practitioner": (m.RmPractitioner, _practitioner),
+    "team": (m.RmTeam, _team),
+    "resident": (m.RmResident, _resident),
+    "contract": (m.RmContract, _contract),
+    "catalogue_entry": (m.RmCatalogueEntry, _catalogue),
+}
+
+
+def _coerce(table: sa.Table, values: dict[str, Any]) -> dict[str, Any]:
+    """JSON strings to the column's Python type (asyncpg wants real dates and UUIDs)."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        kind = table.c[key].type
+        if value is None:
+            out[key] = None
+        elif isinstance(kind, sa.Date):
+            out[key] = date.fromisoformat(value)
+        elif isinstance(kind, sa.Uuid):
+            out[key] = uuid.UUID(str(value))
+        elif isinstance(kind, ARRAY) and isinstance(kind.item_type, sa.Uuid):
+            out[key] = [uuid.UUID(str(v)) for v in value]
+        else:
+            out[key] = value
+    return out
+
+
+async def apply_registry_event(session: AsyncSession, event: EventEnvelope) -> None:
+    aggregate = event.type.split(".")[1]
+    if aggregate not in MAPPERS:
+        return  # an aggregate this service does not need
+    model, mapper = MAPPERS[aggregate]
+    data = event.data
+    values: dict[str, Any] = {"id": data["id"], "version": data["version"], **mapper(data)}
+    if "active" in model.__table__.c:
+        values["active"] = data.get("active", True)
+    table: sa.Table = model.__table__  # type: ignore[assignment]
+    values = _coerce(table, values)
+    stmt = insert(table).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["id"],
+        set_={k: stmt.excluded[k] for k in values if k != "id"},
+        where=table.c.version <= stmt.excluded.version,
+    )
+    await session.execute(stmt)
+
+
+async def clear_read_models(session: AsyncSession) -> None:
+    """For a rebuild: empty the read models; replaying the registry topics fills them again."""
+    names = ", ".join(t.__tablename__ for t in m.READ_MODELS)
+    await session.execute(sa.text(f"TRUNCATE {names}"))

@@ -1,0 +1,1 @@
+"""Referral use cases: one unit of work each; the caller commits."""

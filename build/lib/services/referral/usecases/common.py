@@ -1,0 +1,171 @@
+"""What every referral change does: check who acts, move the state, write the timeline, notify the
+referrer and the resident, and publish the event — all in the caller's transaction."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.auth import Principal, Role
+from shared.crud import check_version
+from shared.problems import Problem
+
+from .. import models as m
+from ..domain.states import Action, Side, Status, next_status
+from ..events import publish_notification, publish_referral
+from ..schemas import NotificationOut, ReferralOut
+
+SYSTEM = Principal(subject="system", role=Role.COMMISSION_ADMIN)
+CLINICAL = {Role.VILLAGE_DOCTOR, Role.FAMILY_DOCTOR, Role.SPECIALIST, Role.REFERRAL_COORDINATOR}
+RECEIVING = {Role.REFERRAL_COORDINATOR, Role.SPECIALIST, Role.FAMILY_DOCTOR}
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    "submitted": ("转诊已提交，等待接收医院答复", "Referral submitted; waiting for the receiving hospital"),
+    "pending_approval": (
+        "县外转诊已提交，等待牵头医院审核",
+        "Out-of-county referral awaiting the lead hospital's approval",
+    ),
+    "approve": ("县外转诊已获批准", "Out-of-county referral approved"),
+    "deny": ("县外转诊未获批准", "Out-of-county referral not approved"),
+    "accept": ("接收医院已接收转诊", "The receiving hospital accepted the referral"),
+    "reject": ("接收医院未接收转诊", "The receiving hospital declined the referral"),
+    "forward": (
+        "转诊已转至其他科室或机构",
+        "The referral was forwarded to another department or institution",
+    ),
+    "return": ("接收医院退回转诊并给出诊疗建议", "The referral was returned with advice; no visit needed"),
+    "schedule": ("已预约就诊时间", "An appointment was scheduled"),
+    "arrive": ("患者已到院", "The patient arrived"),
+    "complete": ("诊疗完成，出院小结已提供", "Care completed; discharge summary available"),
+    "no_show": ("患者未按预约就诊", "The patient did not attend"),
+    "cancel": ("转诊已取消", "The referral was cancelled"),
+    "expire": ("转诊超时未答复，已失效", "The referral expired without an answer"),
+    "revoke": ("转诊已由新申请替代", "The referral was replaced by a new request"),
+    "escalate": ("转诊答复已超时，已上报", "The response deadline passed; escalated"),
+    "review": ("急诊县外转诊已事后审核", "Emergency out-of-county referral reviewed afterwards"),
+    "follow_up_visit": ("已完成一次随访", "A follow-up visit was recorded"),
+    "follow_up_missed": ("随访逾期未完成", "A follow-up visit was missed"),
+}
+
+
+def sides_of(principal: Principal, r: m.Referral) -> set[Side]:
+    sides: set[Side] = set()
+    if principal is SYSTEM:
+        return {Side.SYSTEM}
+    inst = principal.institution_id
+    if inst is None:
+        return sides
+    if inst == r.from_institution_id and principal.role in CLINICAL:
+        sides.add(Side.SENDER)
+    if inst == r.to_institution_id and principal.role in RECEIVING:
+        sides.add(Side.RECEIVER)
+    if inst == r.approver_institution_id and principal.role == Role.REFERRAL_COORDINATOR:
+        sides.add(Side.APPROVER)
+    return sides
+
+
+def can_read(principal: Principal, r: m.Referral) -> bool:
+    if principal.role == Role.COMMISSION_ADMIN:
+        return True
+    if principal.role == Role.RESIDENT:
+        return principal.resident_id == r.resident_id
+    return principal.institution_id is not None and principal.institution_id in {
+        r.from_institution_id,
+        r.to_institution_id,
+        r.approver_institution_id,
+    }
+
+
+async def load(
+    s: AsyncSession, principal: Principal, ident: uuid.UUID, *, for_update: bool = False
+) -> m.Referral:
+    stmt = sa.select(m.Referral).where(m.Referral.id == ident)
+    if for_update:
+        stmt = stmt.with_for_update()
+    r = (await s.execute(stmt)).scalar_one_or_none()
+    if r is None or not can_read(principal, r):  # another community's referral does not exist for you
+        raise Problem(404, "not-found", "转诊不存在", "Referral not found", detail=str(ident))
+    return r
+
+
+async def record(
+    s: AsyncSession,
+    r: m.Referral,
+    principal: Principal,
+    action: str,
+    from_status: str | None,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
+) -> ReferralOut:
+    """Timeline entry, notifications to the referrer and the resident, and the event."""
+    r.updated_at = now
+    await s.flush()
+    s.add(
+        m.TimelineEntry(
+            referral_id=r.id,
+            at=now,
+            actor=principal.subject,
+            role=principal.role,
+            institution_id=principal.institution_id,
+            action=action,
+            from_status=from_status,
+            to_status=r.status,
+            detail=detail or {},
+        )
+    )
+    zh, en = MESSAGES.get(action, (f"转诊状态：{r.status}", f"Referral status: {r.status}"))
+    recipients = [
+        ("referrer", str(r.from_practitioner_id or r.from_institution_id)),
+        ("resident", str(r.resident_id)),
+    ]
+    if action in ("escalate", "submitted", "approve", "forward") and r.to_institution_id:
+        recipients.append(("receiver", str(r.to_institution_id)))
+    for kind, who in recipients:
+        note = m.Notification(
+            id=uuid.uuid4(),
+            referral_id=r.id,
+            recipient_kind=kind,
+            recipient_id=who,
+            message_zh=zh,
+            message_en=en,
+            created_at=now,
+        )
+        s.add(note)
+        await publish_notification(s, NotificationOut.model_validate(note))
+    await s.flush()
+    out = ReferralOut.model_validate(r)
+    await publish_referral(
+        s,
+        action,
+        out,
+        {
+            "action": action,
+            "from_status": from_status,
+            "actor": principal.subject,
+            "role": str(principal.role),
+            **(detail or {}),
+        },
+    )
+    return out
+
+
+async def transition(
+    s: AsyncSession,
+    principal: Principal,
+    r: m.Referral,
+    action: Action,
+    version: int | None,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
+) -> tuple[str, Status]:
+    """Check version and actor, move the status; the caller sets action-specific fields, then `record`s."""
+    if version is not None:
+        check_version(r, version)
+    before = r.status
+    after = next_status(Status(r.status), action, sides_of(principal, r))
+    r.status = after
+    return before, after

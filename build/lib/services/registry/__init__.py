@@ -1,0 +1,1 @@
+"""Registry: regions, communities, institutions, practitioners, teams, residents, contracts, catalogues."""

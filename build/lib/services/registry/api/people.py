@@ -1,0 +1,166 @@
+"""Residents, their identity (audited), contracts, and coverage statistics."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from shared.pagination import Page as PageOf
+from shared.problems import Problem, not_found
+
+from .. import models as m
+from .. import queries
+from .. import repository as repo
+from ..domain.contracts import ContractStatus, KeyPopulation
+from ..domain.errors import RuleViolation
+from ..domain.national_id import parse_national_id
+from ..schemas import (
+    ContractIn,
+    ContractOut,
+    CoverageOut,
+    RenewalIn,
+    ResidentIdentityOut,
+    ResidentIn,
+    ResidentOut,
+    ResidentPatch,
+    TerminationIn,
+)
+from ..usecases import people
+from .deps import Clk, Page, Session, Vault, actor, get_db, request_id, write
+
+router = APIRouter(prefix="/v1", tags=["residents"])
+
+
+@router.post("/residents", status_code=201, response_model=ResidentOut)
+async def create_resident(body: ResidentIn, request: Request, vault: Vault) -> JSONResponse:
+    return await write(request, body, lambda s: people.create_resident(s, vault, body), 201)
+
+
+@router.get("/residents", response_model=PageOf[ResidentOut])
+async def list_residents(
+    request: Request,
+    vault: Vault,
+    page: Page,
+    q: Annotated[str | None, Query(max_length=100, description="part of the name")] = None,
+    national_id: Annotated[
+        str | None, Query(max_length=30, description="exact ID; the lookup is audited")
+    ] = None,
+    phone: Annotated[
+        str | None, Query(max_length=20, description="exact phone; the lookup is audited")
+    ] = None,
+    community_id: uuid.UUID | None = None,
+    key_population: KeyPopulation | None = None,
+    active: bool | None = None,
+) -> PageOf[ResidentOut]:
+    id_hash = phone_hash = None
+    if national_id is not None:
+        try:
+            id_hash = vault.lookup_hash(parse_national_id(national_id).number)
+        except RuleViolation as exc:
+            raise Problem(422, exc.slug, exc.zh, exc.en) from None
+    if phone is not None:
+        phone_hash = vault.lookup_hash(phone)
+    async with get_db(request).uow() as uow:
+        result = await queries.list_residents(
+            uow.session,
+            page,
+            q,
+            key_population,
+            id_hash,
+            phone_hash,
+            community_id=community_id,
+            active=active,
+        )
+        if id_hash or phone_hash:
+            found = result.items[0].id if result.items else None
+            await people.audit_pii(
+                uow.session,
+                actor(request),
+                request_id(),
+                "lookup_by_identifier",
+                found,
+                "found" if found else "not_found",
+            )
+            await uow.commit()
+    return result
+
+
+@router.get("/residents/{ident}", response_model=ResidentOut)
+async def get_resident(ident: uuid.UUID, s: Session) -> ResidentOut:
+    return ResidentOut.model_validate(await repo.get(s, m.Resident, ident))
+
+
+@router.get("/residents/{ident}/identity", response_model=ResidentIdentityOut)
+async def reveal_identity(ident: uuid.UUID, request: Request, vault: Vault) -> ResidentIdentityOut:
+    """The unmasked national ID and phone. Every call is written to the PII access log."""
+    async with get_db(request).uow() as uow:
+        out = await people.reveal_identity(uow.session, vault, ident, actor(request), request_id())
+        await uow.commit()
+    if out is None:
+        raise not_found("居民", "resident", ident)
+    return out
+
+
+@router.patch("/residents/{ident}", response_model=ResidentOut)
+async def update_resident(
+    ident: uuid.UUID, body: ResidentPatch, request: Request, vault: Vault
+) -> JSONResponse:
+    return await write(request, body, lambda s: people.update_resident(s, vault, ident, body))
+
+
+@router.delete("/residents/{ident}", response_model=ResidentOut)
+async def deactivate_resident(ident: uuid.UUID, request: Request) -> JSONResponse:
+    return await write(request, None, lambda s: people.deactivate_resident(s, ident))
+
+
+@router.post("/contracts", status_code=201, response_model=ContractOut)
+async def sign_contract(body: ContractIn, request: Request, clock: Clk) -> JSONResponse:
+    return await write(request, body, lambda s: people.create_contract(s, body, clock.today()), 201)
+
+
+@router.get("/contracts", response_model=PageOf[ContractOut])
+async def list_contracts(
+    s: Session,
+    page: Page,
+    community_id: uuid.UUID | None = None,
+    team_id: uuid.UUID | None = None,
+    resident_id: uuid.UUID | None = None,
+    status: ContractStatus | None = None,
+) -> PageOf[ContractOut]:
+    return await queries.list_contracts(
+        s, page, community_id=community_id, team_id=team_id, resident_id=resident_id, status=status
+    )
+
+
+@router.get("/contracts/{ident}", response_model=ContractOut)
+async def get_contract(ident: uuid.UUID, s: Session) -> ContractOut:
+    return ContractOut.model_validate(await repo.get(s, m.Contract, ident))
+
+
+@router.post("/contracts/{ident}/renew", status_code=201, response_model=ContractOut)
+async def renew_contract(ident: uuid.UUID, body: RenewalIn, request: Request, clock: Clk) -> JSONResponse:
+    return await write(request, body, lambda s: people.renew_contract(s, ident, body, clock.today()), 201)
+
+
+@router.post("/contracts/{ident}/terminate", response_model=ContractOut)
+async def terminate_contract(ident: uuid.UUID, body: TerminationIn, request: Request) -> JSONResponse:
+    return await write(request, body, lambda s: people.terminate_contract(s, ident, body))
+
+
+@router.get("/coverage/communities/{ident}", response_model=CoverageOut)
+async def community_coverage(
+    ident: uuid.UUID, s: Session, clock: Clk, as_of: date | None = None
+) -> CoverageOut:
+    await repo.get(s, m.Community, ident)
+    return await queries.coverage(s, "community", str(ident), [ident], as_of or clock.today())
+
+
+@router.get("/coverage/counties/{county_code}", response_model=CoverageOut)
+async def county_coverage(county_code: str, s: Session, clock: Clk, as_of: date | None = None) -> CoverageOut:
+    await repo.get(s, m.Region, county_code)
+    ids = await queries.communities_of_county(s, county_code)
+    return await queries.coverage(s, "county", county_code, ids, as_of or clock.today())

@@ -1,0 +1,32 @@
+"""The registry's app factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from shared.app import create_service_app
+from shared.clock import Clock
+from shared.pii import PiiVault
+from shared.problems import Problem, problem_response
+
+from .api import catalogues, orgs, people, workforce
+from .domain.errors import RuleViolation
+from .settings import RegistrySettings, get_settings
+
+
+def create_app(settings: RegistrySettings | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = create_service_app(
+        settings,
+        [orgs.router, workforce.router, people.router, catalogues.router],
+        title="Yigongti registry / 医共体基础数据",
+        state={"vault": PiiVault(settings.pii_key), "clock": clock or Clock()},
+    )
+
+    async def on_rule(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RuleViolation)
+        return problem_response(Problem(exc.status, exc.slug, exc.zh, exc.en), request)
+
+    app.add_exception_handler(RuleViolation, on_rule)
+    return app

@@ -1,0 +1,1 @@
+"""Registry rules as plain Python: no database, no web."""

@@ -1,0 +1,202 @@
+"""Read side: searches, pages and the coverage statistics (set-based SQL)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.crud import where_equal
+from shared.pagination import Page, PageParams
+
+from . import models as m
+from . import repository as repo
+from .domain.catalogues import FIRST_IN_COUNTY_MINIMUM
+from .domain.contracts import KeyPopulation
+from .domain.coverage import CoverageCounts, evaluate_coverage
+from .domain.practitioners import add_months
+from .schemas import (
+    CatalogueEntryOut,
+    CatalogueSummaryOut,
+    CommunityOut,
+    ContractOut,
+    CoverageLineOut,
+    CoverageOut,
+    DepartmentOut,
+    InstitutionOut,
+    PostingOut,
+    PractitionerOut,
+    RegionOut,
+    ResidentOut,
+    TeamMemberOut,
+    TeamOut,
+)
+
+
+def _name_like(column: Any, q: str | None) -> Any:
+    return sa.true() if not q else column.ilike("%" + q.replace("%", r"\%").replace("_", r"\_") + "%")
+
+
+async def list_regions(s: AsyncSession, page: PageParams, parent_code: str | None) -> Page[RegionOut]:
+    stmt = where_equal(sa.select(m.Region).order_by(m.Region.code), parent_code=parent_code)
+    return await repo.paginate(s, stmt, page, RegionOut.model_validate)
+
+
+async def list_communities(
+    s: AsyncSession, page: PageParams, county_code: str | None, active: bool | None
+) -> Page[CommunityOut]:
+    stmt = where_equal(
+        sa.select(m.Community).order_by(m.Community.code), county_code=county_code, active=active
+    )
+    return await repo.paginate(s, stmt, page, CommunityOut.model_validate)
+
+
+async def list_institutions(
+    s: AsyncSession, page: PageParams, q: str | None, **filters: Any
+) -> Page[InstitutionOut]:
+    stmt = where_equal(
+        sa.select(m.Institution).where(_name_like(m.Institution.name, q)).order_by(m.Institution.code),
+        **filters,
+    )
+    result = await repo.paginate(s, stmt, page, InstitutionOut.model_validate)
+    depts = await repo.departments_of(s, [i.id for i in result.items])
+    for item in result.items:
+        item.departments = [DepartmentOut.model_validate(d) for d in depts[item.id]]
+    return result
+
+
+async def list_practitioners(
+    s: AsyncSession, page: PageParams, q: str | None, **filters: Any
+) -> Page[PractitionerOut]:
+    stmt = where_equal(
+        sa.select(m.Practitioner)
+        .where(_name_like(m.Practitioner.name, q))
+        .order_by(m.Practitioner.licence_no),
+        **filters,
+    )
+    result = await repo.paginate(s, stmt, page, PractitionerOut.model_validate)
+    postings = await repo.postings_of(s, [p.id for p in result.items])
+    for item in result.items:
+        item.postings = [PostingOut.model_validate(x) for x in postings[item.id]]
+    return result
+
+
+async def list_teams(s: AsyncSession, page: PageParams, **filters: Any) -> Page[TeamOut]:
+    stmt = where_equal(sa.select(m.Team).order_by(m.Team.code), **filters)
+    result = await repo.paginate(s, stmt, page, TeamOut.model_validate)
+    members = await repo.members_of(s, [t.id for t in result.items])
+    for item in result.items:
+        item.members = [TeamMemberOut.model_validate(x) for x in members[item.id]]
+    return result
+
+
+async def list_residents(
+    s: AsyncSession,
+    page: PageParams,
+    q: str | None,
+    key_population: str | None,
+    national_id_hash: str | None,
+    phone_hash: str | None,
+    **filters: Any,
+) -> Page[ResidentOut]:
+    stmt = (
+        sa.select(m.Resident).where(_name_like(m.Resident.name, q)).order_by(m.Resident.name, m.Resident.id)
+    )
+    stmt = where_equal(stmt, national_id_hash=national_id_hash, phone_hash=phone_hash, **filters)
+    if key_population:
+        stmt = stmt.where(m.Resident.key_populations.contains([key_population]))
+    return await repo.paginate(s, stmt, page, ResidentOut.model_validate)
+
+
+async def list_contracts(s: AsyncSession, page: PageParams, **filters: Any) -> Page[ContractOut]:
+    stmt = where_equal(sa.select(m.Contract).order_by(m.Contract.start_date.desc(), m.Contract.id), **filters)
+    return await repo.paginate(s, stmt, page, ContractOut.model_validate)
+
+
+async def list_catalogue(
+    s: AsyncSession, page: PageParams, q: str | None, **filters: Any
+) -> Page[CatalogueEntryOut]:
+    stmt = where_equal(
+        sa.select(m.CatalogueEntry)
+        .where(_name_like(m.CatalogueEntry.name, q))
+        .order_by(m.CatalogueEntry.catalogue, m.CatalogueEntry.tier, m.CatalogueEntry.icd10),
+        **filters,
+    )
+    return await repo.paginate(s, stmt, page, CatalogueEntryOut.model_validate)
+
+
+async def catalogue_summary(s: AsyncSession, county_code: str) -> CatalogueSummaryOut:
+    rows = (
+        await s.execute(
+            sa.select(m.CatalogueEntry.catalogue, m.CatalogueEntry.tier, sa.func.count())
+            .where(m.CatalogueEntry.county_code == county_code, m.CatalogueEntry.active)
+            .group_by(m.CatalogueEntry.catalogue, m.CatalogueEntry.tier)
+        )
+    ).all()
+    first = sum(n for cat, _, n in rows if cat == "first_in_county")
+    return CatalogueSummaryOut(
+        county_code=county_code,
+        first_in_county_diseases=first,
+        first_in_county_minimum=FIRST_IN_COUNTY_MINIMUM,
+        meets_minimum=first >= FIRST_IN_COUNTY_MINIMUM,
+        grassroots_by_tier={tier: n for cat, tier, n in rows if cat == "grassroots"},
+    )
+
+
+def _minus_years(d: date, years: int) -> date:
+    return add_months(d, -12 * years)
+
+
+async def coverage_counts(s: AsyncSession, as_of: date, community_ids: list[uuid.UUID]) -> CoverageCounts:
+    """One pass over residents joined to their active contracts (as of the date)."""
+    r, c = m.Resident, m.Contract
+    signed = sa.exists().where(
+        c.resident_id == r.id, c.status == "active", c.start_date <= as_of, c.end_date >= as_of
+    )
+    recorded = [f for f in KeyPopulation if f not in (KeyPopulation.ELDERLY, KeyPopulation.CHILD)]
+    key = sa.or_(
+        r.birth_date <= _minus_years(as_of, 65),
+        r.birth_date > _minus_years(as_of, 7),
+        r.key_populations.overlap(sa.cast(recorded, r.key_populations.type)),
+    )
+    poor = r.key_populations.contains([KeyPopulation.REGISTERED_POOR.value])
+    row = (
+        await s.execute(
+            sa.select(
+                sa.func.count(),
+                sa.func.count().filter(signed),
+                sa.func.count().filter(key),
+                sa.func.count().filter(sa.and_(key, signed)),
+                sa.func.count().filter(poor),
+                sa.func.count().filter(sa.and_(poor, signed)),
+            ).where(r.active, r.community_id.in_(community_ids))
+        )
+    ).one()
+    return CoverageCounts(*row)
+
+
+async def coverage(
+    s: AsyncSession, scope: str, scope_id: str, community_ids: list[uuid.UUID], as_of: date
+) -> CoverageOut:
+    counts = await coverage_counts(s, as_of, community_ids)
+    lines = [
+        CoverageLineOut(
+            population=x.population,
+            total=x.total,
+            signed=x.signed,
+            rate=None if x.rate is None else str(x.rate),
+            target=str(x.target),
+            meets_target=x.meets_target,
+        )
+        for x in evaluate_coverage(counts)
+    ]
+    return CoverageOut(scope=scope, scope_id=scope_id, as_of=as_of, lines=lines)
+
+
+async def communities_of_county(s: AsyncSession, county_code: str) -> list[uuid.UUID]:
+    return list(
+        (await s.execute(sa.select(m.Community.id).where(m.Community.county_code == county_code))).scalars()
+    )

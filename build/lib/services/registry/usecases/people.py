@@ -1,0 +1,212 @@
+"""Residents (personal data sealed at rest, masked in responses, every clear read audited) and
+their family-doctor contracts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.pii import PiiVault, mask_national_id, mask_phone
+from shared.problems import Problem
+
+from .. import models as m
+from .. import repository as repo
+from ..domain.contracts import (
+    ContractStatus,
+    check_new_contract,
+    check_termination,
+    contract_term,
+    key_populations,
+    renewal_term,
+)
+from ..domain.national_id import parse_national_id
+from ..events import publish
+from ..schemas import (
+    ContractIn,
+    ContractOut,
+    RenewalIn,
+    ResidentIdentityOut,
+    ResidentIn,
+    ResidentOut,
+    ResidentPatch,
+    TerminationIn,
+)
+
+
+async def audit_pii(
+    s: AsyncSession,
+    actor: str,
+    request_id: str | None,
+    action: str,
+    resident_id: uuid.UUID | None,
+    outcome: str,
+) -> None:
+    s.add(
+        m.PiiAccess(
+            actor=actor, request_id=request_id, action=action, resident_id=resident_id, outcome=outcome
+        )
+    )
+    await s.flush()
+
+
+def _seal_phone(vault: PiiVault, r: m.Resident, phone: str | None) -> None:
+    r.phone_hash = vault.lookup_hash(phone) if phone else None
+    r.phone_sealed = vault.seal(phone) if phone else None
+    r.phone_masked = mask_phone(phone) if phone else None
+
+
+async def create_resident(s: AsyncSession, vault: PiiVault, body: ResidentIn) -> ResidentOut:
+    nid = parse_national_id(body.national_id)
+    await repo.get_referenced(s, m.Community, body.community_id, "community_id")
+    if body.home_institution_id:
+        home = await repo.get_referenced(s, m.Institution, body.home_institution_id, "home_institution_id")
+        if home.community_id != body.community_id:
+            raise Problem(
+                422,
+                "home-other-community",
+                "签约机构须属于居民所在医共体",
+                "The home institution must belong to the resident's community",
+            )
+    id_hash = vault.lookup_hash(nid.number)
+    if await s.scalar(sa.select(m.Resident.id).where(m.Resident.national_id_hash == id_hash)):
+        raise Problem(
+            409, "resident-exists", "该身份证号的居民已建档", "A resident with this national ID exists"
+        )
+    r = m.Resident(
+        national_id_hash=id_hash,
+        national_id_sealed=vault.seal(nid.number),
+        national_id_masked=mask_national_id(nid.number),
+        name=body.name,
+        gender=nid.gender,
+        birth_date=nid.birth_date,
+        region_code=nid.region_code,
+        community_id=body.community_id,
+        home_institution_id=body.home_institution_id,
+        key_populations=body.key_populations,
+    )
+    _seal_phone(vault, r, body.phone)
+    s.add(r)
+    await s.flush()
+    out = ResidentOut.model_validate(r)
+    await publish(s, "resident", "created", r.id, out)
+    return out
+
+
+async def update_resident(
+    s: AsyncSession, vault: PiiVault, ident: uuid.UUID, body: ResidentPatch
+) -> ResidentOut:
+    r = await repo.get(s, m.Resident, ident, for_update=True)
+    repo.check_version(r, body.version)
+    changes = body.model_dump(exclude_unset=True, exclude={"version", "phone"})
+    if changes.get("home_institution_id"):
+        home = await repo.get_referenced(
+            s, m.Institution, changes["home_institution_id"], "home_institution_id"
+        )
+        if home.community_id != r.community_id:
+            raise Problem(
+                422,
+                "home-other-community",
+                "签约机构须属于居民所在医共体",
+                "The home institution must belong to the resident's community",
+            )
+    for key, value in changes.items():
+        setattr(r, key, value)
+    if "phone" in body.model_fields_set:
+        _seal_phone(vault, r, body.phone)
+    await s.flush()
+    out = ResidentOut.model_validate(r)
+    await publish(s, "resident", "updated", r.id, out)
+    return out
+
+
+async def deactivate_resident(s: AsyncSession, ident: uuid.UUID) -> ResidentOut:
+    r = await repo.get(s, m.Resident, ident, for_update=True)
+    if r.active:
+        r.active = False
+        await s.flush()
+    out = ResidentOut.model_validate(r)
+    await publish(s, "resident", "deactivated", r.id, out)
+    return out
+
+
+async def reveal_identity(
+    s: AsyncSession, vault: PiiVault, ident: uuid.UUID, actor: str, request_id: str | None
+) -> ResidentIdentityOut | None:
+    """The clear national ID and phone; the audit row is written even when the resident is unknown."""
+    r = await s.get(m.Resident, ident)
+    await audit_pii(s, actor, request_id, "reveal_identity", ident, "ok" if r else "not_found")
+    if r is None:
+        return None
+    phone = vault.open(r.phone_sealed) if r.phone_sealed else None
+    return ResidentIdentityOut(id=r.id, national_id=vault.open(r.national_id_sealed), phone=phone)
+
+
+async def create_contract(s: AsyncSession, body: ContractIn, today: date) -> ContractOut:
+    resident = await repo.get_referenced(s, m.Resident, body.resident_id, "resident_id")
+    await s.execute(sa.select(m.Resident.id).where(m.Resident.id == resident.id).with_for_update())
+    team = await repo.get_referenced(s, m.Team, body.team_id, "team_id")
+    check_new_contract(
+        await repo.has_active_contract(s, resident.id),
+        resident.active,
+        team.active,
+        team.community_id == resident.community_id,
+    )
+    start = body.start_date or today
+    term = contract_term(start)
+    c = m.Contract(
+        resident_id=resident.id,
+        team_id=team.id,
+        community_id=team.community_id,
+        start_date=term.start,
+        end_date=term.end,
+        status=ContractStatus.ACTIVE,
+        key_populations=sorted(key_populations(resident.birth_date, set(resident.key_populations), start)),
+    )
+    s.add(c)
+    await s.flush()
+    out = ContractOut.model_validate(c)
+    await publish(s, "contract", "signed", c.id, out)
+    return out
+
+
+async def renew_contract(s: AsyncSession, ident: uuid.UUID, body: RenewalIn, today: date) -> ContractOut:
+    old = await repo.get(s, m.Contract, ident, for_update=True)
+    repo.check_version(old, body.version)
+    term = renewal_term(ContractStatus(old.status), old.end_date, today)
+    resident = await repo.get_referenced(s, m.Resident, old.resident_id, "resident_id")
+    old.status = ContractStatus.RENEWED
+    await s.flush()
+    new = m.Contract(
+        resident_id=old.resident_id,
+        team_id=old.team_id,
+        community_id=old.community_id,
+        start_date=term.start,
+        end_date=term.end,
+        status=ContractStatus.ACTIVE,
+        previous_contract_id=old.id,
+        key_populations=sorted(
+            key_populations(resident.birth_date, set(resident.key_populations), term.start)
+        ),
+    )
+    s.add(new)
+    await s.flush()
+    await publish(s, "contract", "renewed", old.id, ContractOut.model_validate(old))
+    out = ContractOut.model_validate(new)
+    await publish(s, "contract", "signed", new.id, out)
+    return out
+
+
+async def terminate_contract(s: AsyncSession, ident: uuid.UUID, body: TerminationIn) -> ContractOut:
+    c = await repo.get(s, m.Contract, ident, for_update=True)
+    repo.check_version(c, body.version)
+    check_termination(ContractStatus(c.status), body.reason)
+    c.status = ContractStatus.TERMINATED
+    c.terminated_at = datetime.now(UTC)
+    c.termination_reason = body.reason
+    await s.flush()
+    out = ContractOut.model_validate(c)
+    await publish(s, "contract", "terminated", c.id, out)
+    return out

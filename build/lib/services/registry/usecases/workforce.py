@@ -1,0 +1,175 @@
+"""Practitioners, deployed-doctor postings and family-doctor teams."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.problems import Problem
+
+from .. import models as m
+from .. import repository as repo
+from ..domain.practitioners import Title, check_posting
+from ..events import publish
+from ..schemas import (
+    PostingIn,
+    PostingOut,
+    PractitionerIn,
+    PractitionerOut,
+    PractitionerPatch,
+    TeamIn,
+    TeamMemberIn,
+    TeamMemberOut,
+    TeamOut,
+    TeamPatch,
+)
+
+
+async def practitioner_out(s: AsyncSession, p: m.Practitioner) -> PractitionerOut:
+    out = PractitionerOut.model_validate(p)
+    out.postings = [PostingOut.model_validate(x) for x in (await repo.postings_of(s, [p.id]))[p.id]]
+    return out
+
+
+async def create_practitioner(s: AsyncSession, body: PractitionerIn) -> PractitionerOut:
+    await repo.get_referenced(s, m.Institution, body.institution_id, "institution_id")
+    if await s.scalar(sa.select(m.Practitioner.id).where(m.Practitioner.licence_no == body.licence_no)):
+        raise Problem(
+            409, "duplicate-code", "执业证号已存在", "A practitioner with this licence number exists"
+        )
+    p = m.Practitioner(**body.model_dump())
+    s.add(p)
+    await s.flush()
+    out = await practitioner_out(s, p)
+    await publish(s, "practitioner", "created", p.id, out)
+    return out
+
+
+async def update_practitioner(s: AsyncSession, ident: uuid.UUID, body: PractitionerPatch) -> PractitionerOut:
+    p = await repo.get(s, m.Practitioner, ident, for_update=True)
+    repo.check_version(p, body.version)
+    changes = body.model_dump(exclude_unset=True, exclude={"version"})
+    if "institution_id" in changes:
+        await repo.get_referenced(s, m.Institution, changes["institution_id"], "institution_id")
+    for key, value in changes.items():
+        setattr(p, key, value)
+    await s.flush()
+    out = await practitioner_out(s, p)
+    await publish(s, "practitioner", "updated", p.id, out)
+    return out
+
+
+async def deactivate_practitioner(s: AsyncSession, ident: uuid.UUID) -> PractitionerOut:
+    p = await repo.get(s, m.Practitioner, ident, for_update=True)
+    if p.active:
+        p.active = False
+        await s.flush()
+    out = await practitioner_out(s, p)
+    await publish(s, "practitioner", "deactivated", p.id, out)
+    return out
+
+
+async def add_posting(s: AsyncSession, ident: uuid.UUID, body: PostingIn) -> PractitionerOut:
+    p = await repo.get(s, m.Practitioner, ident, for_update=True)
+    await repo.get_referenced(s, m.Institution, body.host_institution_id, "host_institution_id")
+    existing = [(x.start_date, x.end_date) for x in (await repo.postings_of(s, [p.id]))[p.id]]
+    check_posting(
+        Title(p.title), p.institution_id, body.host_institution_id, body.start_date, body.end_date, existing
+    )
+    s.add(m.Posting(practitioner_id=p.id, **body.model_dump()))
+    p.updated_at = sa.func.now()  # an UPDATE bumps the aggregate version
+    await s.flush()
+    await s.refresh(p)
+    out = await practitioner_out(s, p)
+    await publish(s, "practitioner", "updated", p.id, out)
+    return out
+
+
+async def team_out(s: AsyncSession, t: m.Team) -> TeamOut:
+    out = TeamOut.model_validate(t)
+    out.members = [TeamMemberOut.model_validate(x) for x in (await repo.members_of(s, [t.id]))[t.id]]
+    return out
+
+
+async def _check_team(
+    s: AsyncSession, community_id: uuid.UUID, lead_id: uuid.UUID, members: list[TeamMemberIn]
+) -> None:
+    lead = await repo.get_referenced(s, m.Practitioner, lead_id, "lead_practitioner_id")
+    if not lead.general_practitioner:
+        raise Problem(
+            422, "lead-not-gp", "团队长须为全科医生", "A family-doctor team is led by a general practitioner"
+        )
+    ids = [x.practitioner_id for x in members]
+    if len(ids) != len(set(ids)) or lead_id in ids:
+        raise Problem(422, "duplicate-member", "团队成员重复", "A practitioner appears twice in the team")
+    for pid in ids:
+        await repo.get_referenced(s, m.Practitioner, pid, "members.practitioner_id")
+    await repo.get_referenced(s, m.Community, community_id, "community_id")
+
+
+async def _set_members(
+    s: AsyncSession, team_id: uuid.UUID, lead_id: uuid.UUID, members: list[TeamMemberIn]
+) -> None:
+    await s.execute(sa.delete(m.TeamMember).where(m.TeamMember.team_id == team_id))
+    s.add(m.TeamMember(team_id=team_id, practitioner_id=lead_id, role="lead"))
+    s.add_all([m.TeamMember(team_id=team_id, **x.model_dump()) for x in members])
+
+
+async def create_team(s: AsyncSession, body: TeamIn) -> TeamOut:
+    await _check_team(s, body.community_id, body.lead_practitioner_id, body.members)
+    inst = await repo.get_referenced(s, m.Institution, body.institution_id, "institution_id")
+    if inst.community_id != body.community_id:
+        raise Problem(
+            422,
+            "team-institution-community",
+            "团队所在机构须属于该医共体",
+            "The team's institution must belong to the team's community",
+        )
+    if await s.scalar(sa.select(m.Team.id).where(m.Team.code == body.code)):
+        raise Problem(409, "duplicate-code", "团队编码已存在", "A team with this code exists")
+    t = m.Team(**body.model_dump(exclude={"members"}))
+    s.add(t)
+    await s.flush()
+    await _set_members(s, t.id, t.lead_practitioner_id, body.members)
+    await s.flush()
+    out = await team_out(s, t)
+    await publish(s, "team", "created", t.id, out)
+    return out
+
+
+async def update_team(s: AsyncSession, ident: uuid.UUID, body: TeamPatch) -> TeamOut:
+    t = await repo.get(s, m.Team, ident, for_update=True)
+    repo.check_version(t, body.version)
+    lead_id = body.lead_practitioner_id or t.lead_practitioner_id
+    if body.members is not None or body.lead_practitioner_id is not None:
+        current = [
+            TeamMemberIn(practitioner_id=x.practitioner_id, role=x.role)
+            for x in (await repo.members_of(s, [t.id]))[t.id]
+            if x.role != "lead"
+        ]
+        members = (
+            body.members if body.members is not None else [x for x in current if x.practitioner_id != lead_id]
+        )
+        await _check_team(s, t.community_id, lead_id, members)
+        t.lead_practitioner_id = lead_id
+        await _set_members(s, t.id, lead_id, members)
+    if body.name is not None:
+        t.name = body.name
+    t.updated_at = sa.func.now()
+    await s.flush()
+    await s.refresh(t)
+    out = await team_out(s, t)
+    await publish(s, "team", "updated", t.id, out)
+    return out
+
+
+async def deactivate_team(s: AsyncSession, ident: uuid.UUID) -> TeamOut:
+    t = await repo.get(s, m.Team, ident, for_update=True)
+    if t.active:
+        t.active = False
+        await s.flush()
+    out = await team_out(s, t)
+    await publish(s, "team", "deactivated", t.id, out)
+    return out

@@ -1,0 +1,1 @@
+"""Code every Yigongti service uses: settings, database, events, errors, money. No service logic."""

@@ -1,0 +1,118 @@
+"""The app factory every service uses: health, readiness, metrics, request ids, problem+json, and
+the background workers (outbox relay, event consumers) started and stopped with the app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from aiokafka.admin import AIOKafkaAdminClient
+from asgi_correlation_id import CorrelationIdMiddleware
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+from prometheus_fastapi_instrumentator import Instrumentator
+
+from shared.auth import TokenVerifier
+from shared.consumer import IdempotentConsumer
+from shared.db import Database
+from shared.logging import configure_logging
+from shared.outbox import OutboxRelay
+from shared.problems import PROBLEM_JSON, install_problem_handlers
+from shared.settings import ServiceSettings
+
+ConsumerFactory = Callable[[Database], Sequence[IdempotentConsumer]]
+WorkerFactory = Callable[[FastAPI], Sequence[Coroutine[Any, Any, None]]]
+
+
+async def kafka_reachable(bootstrap: str, wait_seconds: float = 3.0) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(wait_seconds * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), wait_seconds)
+        await asyncio.wait_for(admin.describe_cluster(), wait_seconds)
+        return True
+    except Exception:
+        return False
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.close()
+
+
+def create_service_app(
+    settings: ServiceSettings,
+    routers: Sequence[APIRouter],
+    consumers: ConsumerFactory | None = None,
+    title: str | None = None,
+    state: dict[str, Any] | None = None,
+    workers: WorkerFactory | None = None,
+) -> FastAPI:
+    configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    db = Database(settings.database_url, settings.db_pool_size)
+    relay = OutboxRelay(
+        settings.database_url, settings.kafka_bootstrap_servers, poll_seconds=settings.outbox_poll_seconds
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tasks: list[asyncio.Task[None]] = []
+        consumers_ = list(consumers(db)) if (consumers and settings.run_workers) else []
+        if settings.run_workers:
+            tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+            tasks += [asyncio.create_task(c.run_forever(), name=c.group_id) for c in consumers_]
+            tasks += [asyncio.create_task(w) for w in (workers(app) if workers else [])]
+        app.state.consumers = consumers_
+        try:
+            yield
+        finally:
+            relay.stop()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            if settings.run_workers:  # flush what committed while we were stopping
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(relay.drain(), 10)
+            await db.dispose()
+
+    app = FastAPI(title=title or settings.service_name, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.db = db
+    app.state.relay = relay
+    app.state.verifier = TokenVerifier.from_json(settings.jwks_text())
+    for key, value in (state or {}).items():
+        setattr(app.state, key, value)
+    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
+    install_problem_handlers(app)
+    Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app).expose(
+        app, include_in_schema=False
+    )
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        checks = {"database": False, "kafka": False}
+        with contextlib.suppress(Exception):
+            async with db.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+            checks["database"] = True
+        checks["kafka"] = await kafka_reachable(settings.kafka_bootstrap_servers)
+        ok = all(checks.values())
+        body: dict[str, Any] = {"status": "ready" if ok else "not-ready", "checks": checks}
+        if not ok:
+            body.update(
+                type="https://yigongti.example/problems/not-ready",
+                title="服务未就绪 / Service not ready",
+                status=503,
+            )
+        return JSONResponse(body, status_code=200 if ok else 503, media_type=None if ok else PROBLEM_JSON)
+
+    for router in routers:
+        app.include_router(router)
+    return app

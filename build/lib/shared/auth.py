@@ -1,0 +1,121 @@
+"""Who is calling: tokens signed by the gateway (ES256 JWTs), verified in every service against the
+gateway's public keys (JWKS) with no call back per request. Object-level checks use the Principal.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request
+
+from shared.problems import Problem
+
+ALGORITHMS = ["ES256"]
+AUDIENCE = "yigongti"
+
+
+class Role(StrEnum):
+    VILLAGE_DOCTOR = "village_doctor"
+    FAMILY_DOCTOR = "family_doctor"
+    SPECIALIST = "specialist"
+    REFERRAL_COORDINATOR = "referral_coordinator"
+    INSURANCE_OFFICER = "insurance_officer"
+    COMMISSION_ADMIN = "commission_admin"
+    RESIDENT = "resident"
+    HIS_SYSTEM = "his_system"
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    role: Role
+    institution_id: uuid.UUID | None = None
+    community_id: uuid.UUID | None = None
+    resident_id: uuid.UUID | None = None
+    practitioner_id: uuid.UUID | None = None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+
+def unauthorized(en: str, zh: str = "未认证或令牌无效") -> Problem:
+    return Problem(401, "unauthorized", zh, en)
+
+
+def forbidden(en: str, zh: str = "无权执行此操作") -> Problem:
+    return Problem(403, "forbidden", zh, en)
+
+
+def _uuid(claims: dict[str, Any], name: str) -> uuid.UUID | None:
+    value = claims.get(name)
+    try:
+        return uuid.UUID(value) if value else None
+    except (ValueError, TypeError):
+        raise unauthorized(f"claim {name} is not a UUID") from None
+
+
+class TokenVerifier:
+    """Verifies ES256 tokens against a JWKS document (the gateway's /.well-known/jwks.json)."""
+
+    def __init__(self, jwks: dict[str, Any]) -> None:
+        self.keys = {k.key_id: k for k in jwt.PyJWKSet.from_dict(jwks).keys} if jwks.get("keys") else {}
+
+    @classmethod
+    def from_json(cls, text: str) -> TokenVerifier:
+        return cls(json.loads(text) if text.strip() else {"keys": []})
+
+    def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise unauthorized("malformed token") from None
+        if header.get("alg") not in ALGORITHMS:
+            raise unauthorized("token algorithm not accepted")
+        key = self.keys.get(header.get("kid", ""))
+        if key is None:
+            raise unauthorized("token signed by an unknown key")
+        try:
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=ALGORITHMS,
+                audience=AUDIENCE,
+                options={"require": ["exp", "sub", "role"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise unauthorized("token expired", "令牌已过期") from None
+        except jwt.PyJWTError:
+            raise unauthorized("token signature or claims invalid") from None
+        try:
+            role = Role(claims["role"])
+        except ValueError:
+            raise unauthorized("unknown role") from None
+        return Principal(
+            subject=str(claims["sub"]),
+            role=role,
+            institution_id=_uuid(claims, "institution_id"),
+            community_id=_uuid(claims, "community_id"),
+            resident_id=_uuid(claims, "resident_id"),
+            practitioner_id=_uuid(claims, "practitioner_id"),
+            scopes=frozenset(str(claims.get("scope", "")).split()),
+        )
+
+
+def current_principal(request: Request) -> Principal:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise unauthorized("missing bearer token", "缺少访问令牌")
+    verifier: TokenVerifier = request.app.state.verifier
+    return verifier.verify(token.strip())
+
+
+Caller = Annotated[Principal, Depends(current_principal)]
+
+
+def require_role(principal: Principal, *roles: Role) -> None:
+    if principal.role not in roles:
+        raise forbidden(f"role {principal.role} may not do this")

@@ -1,0 +1,181 @@
+"""Idempotent consumer: at-least-once delivery, effect-once processing.
+
+For each message the handler's effect and an inbox row (consumer, event id) are written in one
+transaction; a redelivered event finds its inbox row and changes nothing. Offsets are committed only
+after the effect commits. A message that still fails after a few tries goes to `<topic>.dlt` with the
+error in its headers, so one poison message never blocks its partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+
+import sqlalchemy as sa
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
+
+from shared.db import Database
+from shared.events import EventEnvelope
+from shared.outbox import make_producer
+
+log = structlog.get_logger()
+Handler = Callable[[AsyncSession, EventEnvelope], Awaitable[None]]
+
+
+async def claim_event(
+    session: AsyncSession, inbox: sa.Table, consumer: str, event_id: str, topic: str
+) -> bool:
+    """Record the event in the inbox; False when this consumer already processed it."""
+    result = await session.execute(
+        insert(inbox)
+        .values(consumer=consumer, event_id=event_id, topic=topic)
+        .on_conflict_do_nothing()
+        .returning(inbox.c.event_id)
+    )
+    return result.first() is not None
+
+
+async def process_once(
+    db: Database, inbox: sa.Table, consumer: str, topic: str, event: EventEnvelope, handler: Handler
+) -> bool:
+    """Apply `handler` unless already applied; effect and inbox row commit together."""
+    async with db.uow() as uow:
+        if not await claim_event(uow.session, inbox, consumer, event.id, topic):
+            return False
+        await handler(uow.session, event)
+        await uow.commit()
+        return True
+
+
+class IdempotentConsumer:
+    def __init__(
+        self,
+        db: Database,
+        inbox: sa.Table,
+        bootstrap: str,
+        group_id: str,
+        topics: Sequence[str],
+        handler: Handler,
+        attempts: int = 3,
+    ) -> None:
+        self.db = db
+        self.inbox = inbox
+        self.bootstrap = bootstrap
+        self.group_id = group_id
+        self.topics = list(topics)
+        self.handler = handler
+        self.attempts = attempts
+        self.processed = 0
+        self.dead_lettered = 0
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        self._consumer = AIOKafkaConsumer(
+            *self.topics,
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            metadata_max_age_ms=5000,
+        )
+        self._producer = make_producer(self.bootstrap)
+        await self._producer.start()
+        await self._consumer.start()
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+
+    async def lag(self) -> int | None:
+        """Messages not yet applied (committed offsets, which follow the effects) behind the end of the
+        assigned partitions; None before an assignment."""
+        if self._consumer is None or not self._consumer.assignment():
+            return None
+        parts = list(self._consumer.assignment())
+        ends = await self._consumer.end_offsets(parts)
+        behind = 0
+        for tp in parts:
+            behind += max(0, ends[tp] - (await self._consumer.committed(tp) or 0))
+        return behind
+
+    async def handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        try:
+            assert record.value is not None
+            event = EventEnvelope.from_bytes(record.value)
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self.attempts), wait=wait_exponential(0.05, max=1), reraise=True
+            ):
+                with attempt:
+                    if await process_once(
+                        self.db, self.inbox, self.group_id, record.topic, event, self.handler
+                    ):
+                        self.processed += 1
+        except Exception as exc:
+            await self._dead_letter(record, exc)
+
+    async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], exc: Exception) -> None:
+        assert self._producer is not None
+        log.error("event_dead_lettered", topic=record.topic, offset=record.offset, error=repr(exc))
+        headers = [
+            ("error", repr(exc)[:1000].encode()),
+            ("original_topic", record.topic.encode()),
+            ("original_offset", str(record.offset).encode()),
+            ("consumer", self.group_id.encode()),
+        ]
+        await self._producer.send_and_wait(
+            f"{record.topic}.dlt", value=record.value, key=record.key, headers=headers
+        )
+        self.dead_lettered += 1
+
+    async def handle_batch(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        """Apply a partition's batch in one transaction (fast catch-up); if anything in it fails, roll
+        back and take the records one by one, so only the bad one is retried and dead-lettered."""
+        try:
+            events = [EventEnvelope.from_bytes(r.value or b"") for r in records]
+            applied = 0
+            async with self.db.uow() as uow:
+                for record, event in zip(records, events, strict=True):
+                    if await claim_event(uow.session, self.inbox, self.group_id, event.id, record.topic):
+                        await self.handler(uow.session, event)
+                        applied += 1
+                await uow.commit()
+            self.processed += applied
+        except Exception:
+            for record in records:
+                await self.handle(record)
+
+    async def run(self) -> None:
+        """Consume until cancelled; offsets committed after each batch's effects."""
+        assert self._consumer is not None
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=500, max_records=500)
+            for tp, records in batches.items():
+                await self.handle_batch(records)
+                await self._consumer.commit({tp: records[-1].offset + 1})
+
+    async def run_forever(self) -> None:
+        """Start, run, and restart after a broker or database failure."""
+        while True:
+            try:
+                await self.start()
+                await self.run()
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await self.stop()
+                raise
+            except Exception as exc:
+                log.warning("consumer_error", group=self.group_id, error=repr(exc))
+                with contextlib.suppress(Exception):
+                    await self.stop()
+                await asyncio.sleep(1.0)
+
+
+__all__ = ["Handler", "IdempotentConsumer", "claim_event", "process_once"]

@@ -1,0 +1,45 @@
+"""Generic persistence helpers every service's repository uses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.pagination import Page, PageParams
+from shared.problems import Problem
+
+OutT = TypeVar("OutT")
+
+
+def check_version(obj: Any, version: int) -> None:
+    """Optimistic concurrency: the caller must have read the current version."""
+    if obj.version != version:
+        raise Problem(
+            409,
+            "stale-version",
+            "数据已被他人修改，请刷新后重试",
+            "The record changed since you read it; reload and retry",
+            current_version=obj.version,
+        )
+
+
+async def paginate(
+    session: AsyncSession, stmt: sa.Select[Any], params: PageParams, to_out: Callable[[Any], OutT]
+) -> Page[OutT]:
+    total = await session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = (await session.execute(stmt.limit(params.limit).offset(params.offset))).scalars().all()
+    return Page[OutT](
+        items=[to_out(r) for r in rows], total=total or 0, limit=params.limit, offset=params.offset
+    )
+
+
+def where_equal(stmt: sa.Select[Any], **conditions: Any) -> sa.Select[Any]:
+    """Apply `column == value` for every filter given (None means not filtered)."""
+    entity = stmt.column_descriptions[0]["entity"]
+    for name, value in conditions.items():
+        if value is not None:
+            stmt = stmt.where(getattr(entity, name) == value)
+    return stmt

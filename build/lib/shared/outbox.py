@@ -1,0 +1,134 @@
+"""Transactional outbox: events are rows written with the state change, and a relay publishes them.
+
+The relay takes a PostgreSQL advisory lock so only one relay per database publishes at a time; that
+keeps one aggregate's events in order even with several replicas. It publishes with acks=all and the
+idempotent producer, marks the rows published only after Kafka acknowledged them, and so can only
+duplicate (never lose) an event if it dies in between: consumers de-duplicate by event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from typing import Any
+
+import asyncpg
+import sqlalchemy as sa
+import structlog
+from aiokafka import AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.events import EventEnvelope
+
+log = structlog.get_logger()
+RELAY_LOCK_ID = 0x59475449  # "YGTI"
+
+
+async def record_event(
+    session: AsyncSession, outbox: sa.Table, topic: str, key: str, event: EventEnvelope
+) -> None:
+    """Add an event to the outbox inside the caller's transaction."""
+    await session.execute(
+        outbox.insert().values(
+            event_id=uuid.UUID(event.id), topic=topic, key=key, payload=event.model_dump(mode="json")
+        )
+    )
+
+
+def asyncpg_dsn(sqlalchemy_url: str) -> str:
+    return sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+def make_producer(bootstrap: str) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        request_timeout_ms=15000,
+    )
+
+
+class OutboxRelay:
+    """Publishes outbox rows to Kafka in commit order."""
+
+    def __init__(self, database_url: str, bootstrap: str, batch_size: int = 500, poll_seconds: float = 0.2):
+        self.dsn = asyncpg_dsn(database_url)
+        self.bootstrap = bootstrap
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.published = 0
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    async def publish_pending(self, conn: asyncpg.Connection, producer: AIOKafkaProducer) -> int:
+        """One batch: send every unpublished row, wait for all acks, then mark them published."""
+        rows = await conn.fetch(
+            "SELECT seq, topic, key, payload FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1",
+            self.batch_size,
+        )
+        if not rows:
+            return 0
+        futures = []
+        for row in rows:
+            payload: Any = row["payload"]
+            value = payload.encode() if isinstance(payload, str) else bytes(payload)
+            futures.append(await producer.send(row["topic"], value=value, key=row["key"].encode()))
+        await asyncio.gather(*futures)
+        await conn.execute(
+            "UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows]
+        )
+        self.published += len(rows)
+        return len(rows)
+
+    async def run(self) -> None:
+        """Run until cancelled; reconnects after database or broker failures."""
+        while not self._stopping:
+            try:
+                await self._run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("outbox_relay_error", error=repr(exc))
+                await asyncio.sleep(1.0)
+
+    async def _run_once(self) -> None:
+        conn = await asyncpg.connect(self.dsn)
+        producer = make_producer(self.bootstrap)
+        try:
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK_ID):
+                await asyncio.sleep(2.0)  # another replica is the relay
+                return
+            await conn.add_listener("outbox", lambda *_: self._wake.set())
+            await producer.start()
+            while not self._stopping:
+                sent = await self.publish_pending(conn, producer)
+                if sent < self.batch_size:
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+        finally:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def drain(self) -> int:
+        """Publish everything pending now and return; for graceful shutdown and CLI use."""
+        conn = await asyncpg.connect(self.dsn)
+        producer = make_producer(self.bootstrap)
+        total = 0
+        try:
+            await conn.execute("SELECT pg_advisory_lock($1)", RELAY_LOCK_ID)
+            await producer.start()
+            while sent := await self.publish_pending(conn, producer):
+                total += sent
+        finally:
+            await producer.stop()
+            await conn.close()
+        return total
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()

@@ -1,0 +1,141 @@
+"""RFC 9457 problem+json errors with the message in Chinese and English.
+
+Services raise `Problem`; the handlers here turn it, validation errors and stray exceptions into
+`application/problem+json`. A database integrity error that slipped past the domain checks becomes a
+409, not a 500.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://yigongti.example/problems/"
+log = structlog.get_logger()
+
+
+class Problem(Exception):
+    """A client error: status, a stable type slug, and the message in both languages."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title_zh: str,
+        title_en: str,
+        detail: str | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(f"{slug}: {title_en}")
+        self.status = status
+        self.slug = slug
+        self.title_zh = title_zh
+        self.title_en = title_en
+        self.detail = detail
+        self.extra = extra
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": TYPE_BASE + self.slug,
+            "title": f"{self.title_zh} / {self.title_en}",
+            "status": self.status,
+            "title_zh": self.title_zh,
+            "title_en": self.title_en,
+        }
+        if self.detail:
+            body["detail"] = self.detail
+        if instance:
+            body["instance"] = instance
+        body.update(self.extra)
+        return body
+
+
+def not_found(what_zh: str, what_en: str, ident: object) -> Problem:
+    return Problem(404, "not-found", f"{what_zh}不存在", f"{what_en} not found", detail=f"{what_en} {ident}")
+
+
+def conflict(slug: str, zh: str, en: str, detail: str | None = None) -> Problem:
+    return Problem(409, slug, zh, en, detail)
+
+
+def unprocessable(slug: str, zh: str, en: str, detail: str | None = None, **extra: Any) -> Problem:
+    return Problem(422, slug, zh, en, detail, **extra)
+
+
+def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:
+    instance = str(request.url.path) if request is not None else None
+    return JSONResponse(problem.body(instance), status_code=problem.status, media_type=PROBLEM_JSON)
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    errors = []
+    for err in exc.errors():
+        errors.append(
+            {"loc": [str(p) for p in err.get("loc", ())], "msg": str(err.get("msg")), "type": err.get("type")}
+        )
+    return errors
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Every error a service returns is problem+json."""
+
+    async def on_problem(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, Problem)
+        return problem_response(exc, request)
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        p = Problem(
+            422,
+            "validation-error",
+            "请求内容不合法",
+            "The request is not valid",
+            errors=_validation_errors(exc),
+        )
+        return problem_response(p, request)
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        zh = {404: "资源不存在", 405: "不支持该方法", 413: "请求体过大", 401: "未认证", 403: "无权访问"}
+        p = Problem(
+            exc.status_code,
+            f"http-{exc.status_code}",
+            zh.get(exc.status_code, "请求错误"),
+            str(exc.detail),
+        )
+        return problem_response(p, request)
+
+    async def on_integrity(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("integrity_error", error=str(exc).splitlines()[0])
+        p = conflict("integrity-conflict", "与现有数据冲突", "The change conflicts with existing data")
+        return problem_response(p, request)
+
+    async def on_dbapi(request: Request, exc: Exception) -> JSONResponse:
+        log.error("database_error", error=str(exc).splitlines()[0])
+        p = Problem(
+            503, "database-unavailable", "数据库暂不可用，请稍后重试", "Database unavailable, retry later"
+        )
+        return problem_response(p, request)
+
+    async def on_stale(request: Request, exc: Exception) -> JSONResponse:
+        p = conflict(
+            "stale-version",
+            "数据已被他人修改，请刷新后重试",
+            "The record changed meanwhile; reload and retry",
+        )
+        return problem_response(p, request)
+
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(StaleDataError, on_stale)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(IntegrityError, on_integrity)
+    app.add_exception_handler(DBAPIError, on_dbapi)
