@@ -41,7 +41,9 @@ def ok(r: httpx.Response) -> dict[str, Any]:
 
 
 def main() -> None:
-    reg, ref = httpx.Client(base_url=REGISTRY, timeout=10), httpx.Client(base_url=REFERRAL, timeout=10)
+    admin = {"Authorization": "Bearer " + signer.mint("commission_admin", subject="demo-admin")}
+    reg = httpx.Client(base_url=REGISTRY, timeout=10, headers=admin)
+    ref = httpx.Client(base_url=REFERRAL, timeout=10)
     county = ok(reg.get("/v1/institutions", params={"tier": "county", "kind": "general"}))["items"][0]
     contract = ok(
         reg.get(

@@ -70,8 +70,8 @@ def registry_settings(**overrides: object) -> RegistrySettings:
 
 
 @pytest_asyncio.fixture(scope="session")
-async def registry_app(registry_db: str):  # type: ignore[no-untyped-def]
-    app = create_app(registry_settings(), clock=FixedClock(NOW))
+async def registry_app(registry_db: str, signer: DevSigner):  # type: ignore[no-untyped-def]
+    app = create_app(registry_settings(auth_jwks=json.dumps(signer.jwks())), clock=FixedClock(NOW))
     yield app
     await app.state.db.dispose()
 
@@ -101,9 +101,16 @@ async def clean_registry(registry_engine: AsyncEngine) -> None:
         )
 
 
+def admin_headers(signer: DevSigner, subject: str = "commission-admin") -> dict[str, str]:
+    return {"Authorization": "Bearer " + signer.mint("commission_admin", subject=subject)}
+
+
 @pytest_asyncio.fixture
-async def client(registry_app, clean_registry: None) -> AsyncIterator[AsyncClient]:  # type: ignore[no-untyped-def]
-    async with AsyncClient(transport=ASGITransport(app=registry_app), base_url="http://registry") as c:
+async def client(registry_app, clean_registry: None, signer: DevSigner) -> AsyncIterator[AsyncClient]:  # type: ignore[no-untyped-def]
+    """The registry as the health commission sees it (tests of narrower roles pass their own token)."""
+    async with AsyncClient(
+        transport=ASGITransport(app=registry_app), base_url="http://registry", headers=admin_headers(signer)
+    ) as c:
         yield c
 
 

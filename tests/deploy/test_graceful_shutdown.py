@@ -4,6 +4,7 @@ and exits; no accepted request and no event is lost, and nobody gets a 5xx."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -13,15 +14,20 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ..conftest import KAFKA, REGISTRY_DB
+from shared.devtokens import DevSigner
+
+from ..conftest import KAFKA, REGISTRY_DB, admin_headers
 from ..events.kafka_helpers import collect
 
 PORT = 18201
 
 
-async def test_sigterm_mid_traffic_loses_nothing(clean_registry: None, registry_engine: AsyncEngine) -> None:
+async def test_sigterm_mid_traffic_loses_nothing(
+    clean_registry: None, registry_engine: AsyncEngine, signer: DevSigner
+) -> None:
     env = {
         **os.environ,
+        "AUTH_JWKS": json.dumps(signer.jwks()),
         "DATABASE_URL": REGISTRY_DB,
         "KAFKA_BOOTSTRAP_SERVERS": KAFKA,
         "RUN_WORKERS": "true",
@@ -33,7 +39,7 @@ async def test_sigterm_mid_traffic_loses_nothing(clean_registry: None, registry_
     )
     base = f"http://127.0.0.1:{PORT}"
     try:
-        async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+        async with httpx.AsyncClient(base_url=base, timeout=30, headers=admin_headers(signer)) as c:
             for _ in range(100):
                 try:
                     if (await c.get("/healthz")).status_code == 200:
@@ -62,6 +68,8 @@ async def test_sigterm_mid_traffic_loses_nothing(clean_registry: None, registry_
             proc.send_signal(signal.SIGTERM)
             results = await traffic
     finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # also when the test failed before it meant to
         exit_code = await asyncio.to_thread(proc.wait, 60)
     accepted = [r.json()["id"] for r in results if isinstance(r, httpx.Response) and r.status_code == 201]
     statuses = {r.status_code for r in results if isinstance(r, httpx.Response)}

@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.devtokens import DevSigner
+
 from .county import COUNTY, add_resident, build_county, national_id, post
 from .test_registry_orgs import count
 
@@ -89,7 +91,7 @@ async def test_team_rules(client: AsyncClient) -> None:
 
 
 async def test_resident_pii_is_sealed_masked_and_audited(
-    client: AsyncClient, registry_engine: AsyncEngine
+    client: AsyncClient, registry_engine: AsyncEngine, signer: DevSigner
 ) -> None:
     c = await build_county(client)
     nid = national_id()
@@ -101,9 +103,17 @@ async def test_resident_pii_is_sealed_masked_and_audited(
         raw = (await conn.execute(sa.text("SELECT * FROM residents"))).one()._mapping
     stored = " ".join(str(v) for v in raw.values())
     assert nid not in stored and "13812345678" not in stored
-    r = await client.get(f"/v1/residents/{res['id']}/identity", headers={"X-Actor": "doctor-7"})
+    doctor = {
+        "Authorization": "Bearer "
+        + signer.mint("family_doctor", subject="doctor-7", community_id=c.community["id"])
+    }
+    his = {
+        "Authorization": "Bearer "
+        + signer.mint("his_system", subject="his-1", community_id=c.community["id"])
+    }
+    r = await client.get(f"/v1/residents/{res['id']}/identity", headers=doctor)
     assert r.json() == {"id": res["id"], "national_id": nid, "phone": "13812345678"}
-    r = await client.get("/v1/residents", params={"national_id": nid}, headers={"X-Actor": "his-1"})
+    r = await client.get("/v1/residents", params={"national_id": nid}, headers=his)
     assert [x["id"] for x in r.json()["items"]] == [res["id"]]
     r = await client.get("/v1/residents", params={"phone": "13900000000"})
     assert r.json()["total"] == 0
@@ -114,11 +124,24 @@ async def test_resident_pii_is_sealed_masked_and_audited(
     assert [tuple(a) for a in audit] == [
         ("doctor-7", "reveal_identity", "ok"),
         ("his-1", "lookup_by_identifier", "found"),
-        ("anonymous", "lookup_by_identifier", "not_found"),
+        ("commission-admin", "lookup_by_identifier", "not_found"),
     ]
     missing = await client.get("/v1/residents/00000000-0000-0000-0000-000000000000/identity")
     assert missing.status_code == 404
-    assert await count(registry_engine, "pii_access_log") == 4  # the failed reveal is audited too
+    outsider = {
+        "Authorization": "Bearer "
+        + signer.mint("family_doctor", subject="doctor-9", community_id=c.other_community["id"])
+    }
+    denied = await client.get(f"/v1/residents/{res['id']}/identity", headers=outsider)
+    assert denied.status_code == 404  # another community's resident does not exist for you
+    async with registry_engine.connect() as conn:
+        tail = (
+            await conn.execute(sa.text("SELECT actor, outcome FROM pii_access_log ORDER BY id DESC LIMIT 2"))
+        ).all()
+    assert [tuple(t) for t in tail] == [
+        ("doctor-9", "denied"),
+        ("commission-admin", "not_found"),
+    ]  # refusals audited
 
 
 async def test_bad_residents(client: AsyncClient, registry_engine: AsyncEngine) -> None:
@@ -346,3 +369,52 @@ async def test_catalogues(client: AsyncClient, registry_engine: AsyncEngine) -> 
     assert summary["meets_minimum"] is False
     found = (await client.get("/v1/catalogue-entries", params={"icd10": "i10"})).json()
     assert found["total"] == 1 and (await client.get(f"/v1/catalogue-entries/{e['id']}")).status_code == 200
+
+
+async def test_roles_and_communities_bound_what_callers_see(
+    client: AsyncClient, signer: DevSigner, registry_engine: AsyncEngine
+) -> None:
+    c = await build_county(client)
+    res = await add_resident(client, c)
+
+    def as_(role: str, **claims: str) -> dict[str, str]:
+        return {"Authorization": "Bearer " + signer.mint(role, **claims)}
+
+    mine = as_("family_doctor", community_id=c.community["id"])
+    theirs = as_("family_doctor", community_id=c.other_community["id"])
+    resident = as_("resident", resident_id=res["id"])
+    assert (await client.get("/v1/institutions", headers={"Authorization": ""})).status_code == 401
+    bad = await client.get("/v1/institutions", headers={"Authorization": "Bearer not.a.token"})
+    assert bad.status_code == 401 and bad.headers["content-type"] == "application/problem+json"
+    assert (await client.get("/v1/institutions", headers=mine)).status_code == 200
+    r = await client.post("/v1/regions", json={"code": "410100", "name": "x", "level": "city"}, headers=mine)
+    assert r.status_code == 403  # reference data is the commission's
+    assert (await client.get(f"/v1/residents/{res['id']}", headers=mine)).status_code == 200
+    assert (await client.get(f"/v1/residents/{res['id']}", headers=theirs)).status_code == 404
+    assert (await client.get("/v1/residents", headers=theirs)).json()["total"] == 0
+    listing = await client.get("/v1/residents", params={"community_id": c.community["id"]}, headers=theirs)
+    assert listing.status_code == 403
+    own = (await client.get("/v1/residents", headers=resident)).json()
+    assert [x["id"] for x in own["items"]] == [res["id"]]
+    assert (
+        await client.post(
+            "/v1/contracts", json={"resident_id": res["id"], "team_id": c.team["id"]}, headers=resident
+        )
+    ).status_code == 403
+    cross = await client.post(
+        "/v1/contracts", json={"resident_id": res["id"], "team_id": c.team["id"]}, headers=theirs
+    )
+    assert cross.status_code == 403
+    signed = await client.post(
+        "/v1/contracts", json={"resident_id": res["id"], "team_id": c.team["id"]}, headers=mine
+    )
+    assert signed.status_code == 201
+    assert (await client.get(f"/v1/contracts/{signed.json()['id']}", headers=theirs)).status_code == 404
+    assert (await client.get("/v1/contracts", headers=resident)).json()["total"] == 1
+    move = await client.post(
+        "/v1/residents",
+        headers=theirs,
+        json={"national_id": national_id(order=77), "name": "x", "community_id": c.community["id"]},
+    )
+    assert move.status_code == 403
+    assert await count(registry_engine, "residents") == 1

@@ -16,7 +16,7 @@ from services.referral.readmodel import clear_read_models
 from shared.db import Database
 from shared.outbox import OutboxRelay
 
-from ..conftest import KAFKA, REFERRAL_DB
+from ..conftest import KAFKA, REFERRAL_DB, admin_headers
 from ..events.kafka_helpers import collect
 from ..integration.county import COUNTY, post
 from .test_referral_flows import step, submit, upward
@@ -26,7 +26,11 @@ from .world import World, ship_registry_events
 async def test_new_registry_institution_becomes_a_referral_destination(
     referral_client: AsyncClient, world: World, registry_app: Any, referral_engine: AsyncEngine
 ) -> None:
-    async with AsyncClient(transport=ASGITransport(app=registry_app), base_url="http://registry") as registry:
+    async with AsyncClient(
+        transport=ASGITransport(app=registry_app),
+        base_url="http://registry",
+        headers=admin_headers(world.signer),
+    ) as registry:
         new = await post(
             registry,
             "/v1/institutions",

@@ -21,7 +21,7 @@ from shared.db import Database
 from shared.devtokens import DevSigner
 from shared.outbox import OutboxRelay
 
-from ..conftest import KAFKA, REFERRAL_DB, REGISTRY_DB
+from ..conftest import KAFKA, REFERRAL_DB, REGISTRY_DB, admin_headers
 from ..integration.county import COUNTY, national_id, post
 
 
@@ -225,7 +225,9 @@ async def ship_registry_events(
 
 async def make_world(registry_app: Any, referral_engine: AsyncEngine, signer: DevSigner) -> World:
     tag = uuid.uuid4().hex[:4].upper()
-    async with AsyncClient(transport=ASGITransport(app=registry_app), base_url="http://registry") as client:
+    async with AsyncClient(
+        transport=ASGITransport(app=registry_app), base_url="http://registry", headers=admin_headers(signer)
+    ) as client:
         ids = await build_registry_county(client, tag)
     await ship_registry_events(referral_engine, {v for k, v in ids.items() if not k.startswith("community")})
     return World(ids, signer)

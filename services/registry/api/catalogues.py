@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from shared.pagination import Page as PageOf
@@ -13,12 +13,13 @@ from shared.pagination import Page as PageOf
 from .. import models as m
 from .. import queries
 from .. import repository as repo
+from ..access import reference_data_access
 from ..domain.catalogues import Catalogue
 from ..schemas import CatalogueEntryIn, CatalogueEntryOut, CatalogueSummaryOut
 from ..usecases import catalogues
 from .deps import Page, Session, write
 
-router = APIRouter(prefix="/v1", tags=["catalogues"])
+router = APIRouter(prefix="/v1", tags=["catalogues"], dependencies=[Depends(reference_data_access)])
 
 
 @router.post("/catalogue-entries", status_code=201, response_model=CatalogueEntryOut)

@@ -39,12 +39,6 @@ def get_clock(request: Request) -> Clock:
     return clock
 
 
-def actor(request: Request) -> str:
-    """Who is calling, for the PII audit. Until the gateway issue lands this is the caller-declared
-    X-Actor header; the gateway will replace it with the verified token subject."""
-    return request.headers.get("X-Actor", "anonymous")[:200]
-
-
 def request_id() -> str | None:
     return correlation_id.get()
 

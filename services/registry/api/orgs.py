@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from shared.pagination import Page as PageOf
@@ -13,6 +13,7 @@ from shared.pagination import Page as PageOf
 from .. import models as m
 from .. import queries
 from .. import repository as repo
+from ..access import reference_data_access
 from ..domain.institutions import InstitutionType, Tier
 from ..schemas import (
     CommunityIn,
@@ -28,7 +29,7 @@ from ..schemas import (
 from ..usecases import orgs
 from .deps import Page, Session, write
 
-router = APIRouter(prefix="/v1", tags=["organisations"])
+router = APIRouter(prefix="/v1", tags=["organisations"], dependencies=[Depends(reference_data_access)])
 
 
 @router.post("/regions", status_code=201, response_model=RegionOut)

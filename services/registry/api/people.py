@@ -6,15 +6,24 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
+from shared.auth import Principal, Role
 from shared.pagination import Page as PageOf
 from shared.problems import Problem, not_found
 
 from .. import models as m
 from .. import queries
 from .. import repository as repo
+from ..access import (
+    can_see,
+    ensure_own_community,
+    ensure_visible,
+    own_resident,
+    people_access,
+    scope_community,
+)
 from ..domain.contracts import ContractStatus, KeyPopulation
 from ..domain.errors import RuleViolation
 from ..domain.national_id import parse_national_id
@@ -30,13 +39,16 @@ from ..schemas import (
     TerminationIn,
 )
 from ..usecases import people
-from .deps import Clk, Page, Session, Vault, actor, get_db, request_id, write
+from .deps import Clk, Page, Session, Vault, get_db, request_id, write
 
 router = APIRouter(prefix="/v1", tags=["residents"])
+Caller = Annotated[Principal, Depends(people_access)]
+RESIDENT, CONTRACT = ("居民", "resident"), ("签约", "contract")
 
 
 @router.post("/residents", status_code=201, response_model=ResidentOut)
-async def create_resident(body: ResidentIn, request: Request, vault: Vault) -> JSONResponse:
+async def create_resident(body: ResidentIn, request: Request, vault: Vault, caller: Caller) -> JSONResponse:
+    ensure_own_community(caller, body.community_id)
     return await write(request, body, lambda s: people.create_resident(s, vault, body), 201)
 
 
@@ -45,6 +57,7 @@ async def list_residents(
     request: Request,
     vault: Vault,
     page: Page,
+    caller: Caller,
     q: Annotated[str | None, Query(max_length=100, description="part of the name")] = None,
     national_id: Annotated[
         str | None, Query(max_length=30, description="exact ID; the lookup is audited")
@@ -56,6 +69,7 @@ async def list_residents(
     key_population: KeyPopulation | None = None,
     active: bool | None = None,
 ) -> PageOf[ResidentOut]:
+    """Staff list their own community; the commission any; a resident finds only themselves."""
     id_hash = phone_hash = None
     if national_id is not None:
         try:
@@ -64,22 +78,20 @@ async def list_residents(
             raise Problem(422, exc.slug, exc.zh, exc.en) from None
     if phone is not None:
         phone_hash = vault.lookup_hash(phone)
+    filters: dict[str, object] = {"active": active}
+    if caller.role == Role.RESIDENT:
+        filters["id"] = own_resident(caller)
+    else:
+        filters["community_id"] = scope_community(caller, community_id)
     async with get_db(request).uow() as uow:
         result = await queries.list_residents(
-            uow.session,
-            page,
-            q,
-            key_population,
-            id_hash,
-            phone_hash,
-            community_id=community_id,
-            active=active,
+            uow.session, page, q, key_population, id_hash, phone_hash, **filters
         )
         if id_hash or phone_hash:
             found = result.items[0].id if result.items else None
             await people.audit_pii(
                 uow.session,
-                actor(request),
+                caller.subject,
                 request_id(),
                 "lookup_by_identifier",
                 found,
@@ -90,77 +102,105 @@ async def list_residents(
 
 
 @router.get("/residents/{ident}", response_model=ResidentOut)
-async def get_resident(ident: uuid.UUID, s: Session) -> ResidentOut:
-    return ResidentOut.model_validate(await repo.get(s, m.Resident, ident))
+async def get_resident(ident: uuid.UUID, s: Session, caller: Caller) -> ResidentOut:
+    r = await repo.get(s, m.Resident, ident)
+    ensure_visible(caller, r.community_id, r.id, RESIDENT, ident)
+    return ResidentOut.model_validate(r)
 
 
 @router.get("/residents/{ident}/identity", response_model=ResidentIdentityOut)
-async def reveal_identity(ident: uuid.UUID, request: Request, vault: Vault) -> ResidentIdentityOut:
-    """The unmasked national ID and phone. Every call is written to the PII access log."""
+async def reveal_identity(
+    ident: uuid.UUID, request: Request, vault: Vault, caller: Caller
+) -> ResidentIdentityOut:
+    """The unmasked national ID and phone. Every call is written to the PII access log, refused ones too."""
     async with get_db(request).uow() as uow:
-        out = await people.reveal_identity(uow.session, vault, ident, actor(request), request_id())
+        resident = await uow.session.get(m.Resident, ident)
+        allowed = resident is not None and can_see(caller, resident.community_id, resident.id)
+        if not allowed:
+            outcome = "not_found" if resident is None else "denied"
+            await people.audit_pii(
+                uow.session, caller.subject, request_id(), "reveal_identity", ident, outcome
+            )
+            out = None
+        else:
+            out = await people.reveal_identity(uow.session, vault, ident, caller.subject, request_id())
         await uow.commit()
     if out is None:
-        raise not_found("居民", "resident", ident)
+        raise not_found(*RESIDENT, ident)
     return out
 
 
 @router.patch("/residents/{ident}", response_model=ResidentOut)
 async def update_resident(
-    ident: uuid.UUID, body: ResidentPatch, request: Request, vault: Vault
+    ident: uuid.UUID, body: ResidentPatch, request: Request, vault: Vault, caller: Caller
 ) -> JSONResponse:
-    return await write(request, body, lambda s: people.update_resident(s, vault, ident, body))
+    return await write(request, body, lambda s: people.update_resident(s, vault, ident, body, caller))
 
 
 @router.delete("/residents/{ident}", response_model=ResidentOut)
-async def deactivate_resident(ident: uuid.UUID, request: Request) -> JSONResponse:
-    return await write(request, None, lambda s: people.deactivate_resident(s, ident))
+async def deactivate_resident(ident: uuid.UUID, request: Request, caller: Caller) -> JSONResponse:
+    return await write(request, None, lambda s: people.deactivate_resident(s, ident, caller))
 
 
 @router.post("/contracts", status_code=201, response_model=ContractOut)
-async def sign_contract(body: ContractIn, request: Request, clock: Clk) -> JSONResponse:
-    return await write(request, body, lambda s: people.create_contract(s, body, clock.today()), 201)
+async def sign_contract(body: ContractIn, request: Request, clock: Clk, caller: Caller) -> JSONResponse:
+    return await write(request, body, lambda s: people.create_contract(s, body, clock.today(), caller), 201)
 
 
 @router.get("/contracts", response_model=PageOf[ContractOut])
 async def list_contracts(
     s: Session,
     page: Page,
+    caller: Caller,
     community_id: uuid.UUID | None = None,
     team_id: uuid.UUID | None = None,
     resident_id: uuid.UUID | None = None,
     status: ContractStatus | None = None,
 ) -> PageOf[ContractOut]:
+    if caller.role == Role.RESIDENT:
+        resident_id, community_id = own_resident(caller), None
+    else:
+        community_id = scope_community(caller, community_id)
     return await queries.list_contracts(
         s, page, community_id=community_id, team_id=team_id, resident_id=resident_id, status=status
     )
 
 
 @router.get("/contracts/{ident}", response_model=ContractOut)
-async def get_contract(ident: uuid.UUID, s: Session) -> ContractOut:
-    return ContractOut.model_validate(await repo.get(s, m.Contract, ident))
+async def get_contract(ident: uuid.UUID, s: Session, caller: Caller) -> ContractOut:
+    c = await repo.get(s, m.Contract, ident)
+    ensure_visible(caller, c.community_id, c.resident_id, CONTRACT, ident)
+    return ContractOut.model_validate(c)
 
 
 @router.post("/contracts/{ident}/renew", status_code=201, response_model=ContractOut)
-async def renew_contract(ident: uuid.UUID, body: RenewalIn, request: Request, clock: Clk) -> JSONResponse:
-    return await write(request, body, lambda s: people.renew_contract(s, ident, body, clock.today()), 201)
+async def renew_contract(
+    ident: uuid.UUID, body: RenewalIn, request: Request, clock: Clk, caller: Caller
+) -> JSONResponse:
+    return await write(
+        request, body, lambda s: people.renew_contract(s, ident, body, clock.today(), caller), 201
+    )
 
 
 @router.post("/contracts/{ident}/terminate", response_model=ContractOut)
-async def terminate_contract(ident: uuid.UUID, body: TerminationIn, request: Request) -> JSONResponse:
-    return await write(request, body, lambda s: people.terminate_contract(s, ident, body))
+async def terminate_contract(
+    ident: uuid.UUID, body: TerminationIn, request: Request, caller: Caller
+) -> JSONResponse:
+    return await write(request, body, lambda s: people.terminate_contract(s, ident, body, caller))
 
 
 @router.get("/coverage/communities/{ident}", response_model=CoverageOut)
 async def community_coverage(
-    ident: uuid.UUID, s: Session, clock: Clk, as_of: date | None = None
+    ident: uuid.UUID, s: Session, clock: Clk, caller: Caller, as_of: date | None = None
 ) -> CoverageOut:
     await repo.get(s, m.Community, ident)
     return await queries.coverage(s, "community", str(ident), [ident], as_of or clock.today())
 
 
 @router.get("/coverage/counties/{county_code}", response_model=CoverageOut)
-async def county_coverage(county_code: str, s: Session, clock: Clk, as_of: date | None = None) -> CoverageOut:
+async def county_coverage(
+    county_code: str, s: Session, clock: Clk, caller: Caller, as_of: date | None = None
+) -> CoverageOut:
     await repo.get(s, m.Region, county_code)
     ids = await queries.communities_of_county(s, county_code)
     return await queries.coverage(s, "county", county_code, ids, as_of or clock.today())

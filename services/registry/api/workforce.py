@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from shared.pagination import Page as PageOf
@@ -13,6 +13,7 @@ from shared.pagination import Page as PageOf
 from .. import models as m
 from .. import queries
 from .. import repository as repo
+from ..access import reference_data_access
 from ..domain.practitioners import Title
 from ..schemas import (
     PostingIn,
@@ -26,7 +27,7 @@ from ..schemas import (
 from ..usecases import workforce
 from .deps import Page, Session, write
 
-router = APIRouter(prefix="/v1", tags=["workforce"])
+router = APIRouter(prefix="/v1", tags=["workforce"], dependencies=[Depends(reference_data_access)])
 
 
 @router.post("/practitioners", status_code=201, response_model=PractitionerOut)

@@ -9,11 +9,13 @@ from datetime import UTC, date, datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.auth import Principal
 from shared.pii import PiiVault, mask_national_id, mask_phone
 from shared.problems import Problem
 
 from .. import models as m
 from .. import repository as repo
+from ..access import ensure_own_community, ensure_visible
 from ..domain.contracts import (
     ContractStatus,
     check_new_contract,
@@ -34,6 +36,8 @@ from ..schemas import (
     ResidentPatch,
     TerminationIn,
 )
+
+RESIDENT, CONTRACT = ("居民", "resident"), ("签约", "contract")
 
 
 async def audit_pii(
@@ -96,9 +100,10 @@ async def create_resident(s: AsyncSession, vault: PiiVault, body: ResidentIn) ->
 
 
 async def update_resident(
-    s: AsyncSession, vault: PiiVault, ident: uuid.UUID, body: ResidentPatch
+    s: AsyncSession, vault: PiiVault, ident: uuid.UUID, body: ResidentPatch, caller: Principal
 ) -> ResidentOut:
     r = await repo.get(s, m.Resident, ident, for_update=True)
+    ensure_visible(caller, r.community_id, None, RESIDENT, ident)
     repo.check_version(r, body.version)
     changes = body.model_dump(exclude_unset=True, exclude={"version", "phone"})
     if changes.get("home_institution_id"):
@@ -122,8 +127,9 @@ async def update_resident(
     return out
 
 
-async def deactivate_resident(s: AsyncSession, ident: uuid.UUID) -> ResidentOut:
+async def deactivate_resident(s: AsyncSession, ident: uuid.UUID, caller: Principal) -> ResidentOut:
     r = await repo.get(s, m.Resident, ident, for_update=True)
+    ensure_visible(caller, r.community_id, None, RESIDENT, ident)
     if r.active:
         r.active = False
         await s.flush()
@@ -144,8 +150,9 @@ async def reveal_identity(
     return ResidentIdentityOut(id=r.id, national_id=vault.open(r.national_id_sealed), phone=phone)
 
 
-async def create_contract(s: AsyncSession, body: ContractIn, today: date) -> ContractOut:
+async def create_contract(s: AsyncSession, body: ContractIn, today: date, caller: Principal) -> ContractOut:
     resident = await repo.get_referenced(s, m.Resident, body.resident_id, "resident_id")
+    ensure_own_community(caller, resident.community_id)
     await s.execute(sa.select(m.Resident.id).where(m.Resident.id == resident.id).with_for_update())
     team = await repo.get_referenced(s, m.Team, body.team_id, "team_id")
     check_new_contract(
@@ -172,8 +179,11 @@ async def create_contract(s: AsyncSession, body: ContractIn, today: date) -> Con
     return out
 
 
-async def renew_contract(s: AsyncSession, ident: uuid.UUID, body: RenewalIn, today: date) -> ContractOut:
+async def renew_contract(
+    s: AsyncSession, ident: uuid.UUID, body: RenewalIn, today: date, caller: Principal
+) -> ContractOut:
     old = await repo.get(s, m.Contract, ident, for_update=True)
+    ensure_visible(caller, old.community_id, None, CONTRACT, ident)
     repo.check_version(old, body.version)
     term = renewal_term(ContractStatus(old.status), old.end_date, today)
     resident = await repo.get_referenced(s, m.Resident, old.resident_id, "resident_id")
@@ -199,8 +209,11 @@ async def renew_contract(s: AsyncSession, ident: uuid.UUID, body: RenewalIn, tod
     return out
 
 
-async def terminate_contract(s: AsyncSession, ident: uuid.UUID, body: TerminationIn) -> ContractOut:
+async def terminate_contract(
+    s: AsyncSession, ident: uuid.UUID, body: TerminationIn, caller: Principal
+) -> ContractOut:
     c = await repo.get(s, m.Contract, ident, for_update=True)
+    ensure_visible(caller, c.community_id, None, CONTRACT, ident)
     repo.check_version(c, body.version)
     check_termination(ContractStatus(c.status), body.reason)
     c.status = ContractStatus.TERMINATED
