@@ -71,7 +71,7 @@ cat <<MSG
 Yigongti is up.
   Registry API   http://127.0.0.1:8001/docs
   Referral API   http://127.0.0.1:8002/docs   (Bearer token: python -m shared.devtokens mint .local/auth --role ...)
-  Tokens         TOKEN=$(.venv/bin/python -m shared.devtokens mint .local/auth --role commission_admin)
+  Tokens         TOKEN=\$(.venv/bin/python -m shared.devtokens mint .local/auth --role commission_admin)
   e.g.           curl -H "Authorization: Bearer \$TOKEN" 'http://127.0.0.1:8001/v1/coverage/counties/411081'
                  .venv/bin/python scripts/demo_referral.py   # a referral up and back home, end to end
   PostgreSQL     ${pg_base}
