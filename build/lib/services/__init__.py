@@ -1,1 +1,0 @@
-"""Yigongti services, one package each."""

@@ -1,1 +1,0 @@
-"""The billing service (filled in by its own issue)."""

@@ -1,1 +1,0 @@
-"""The gateway service (filled in by its own issue)."""

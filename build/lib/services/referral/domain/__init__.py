@@ -1,1 +1,0 @@
-"""Referral rules as plain Python: no database, no web."""

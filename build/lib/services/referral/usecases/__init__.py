@@ -1,1 +1,0 @@
-"""Referral use cases: one unit of work each; the caller commits."""

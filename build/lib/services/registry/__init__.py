@@ -1,1 +1,0 @@
-"""Registry: regions, communities, institutions, practitioners, teams, residents, contracts, catalogues."""

@@ -1,1 +1,0 @@
-"""HTTP routers of the registry: thin wrappers over the use cases and queries."""

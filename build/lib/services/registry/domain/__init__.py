@@ -1,1 +1,0 @@
-"""Registry rules as plain Python: no database, no web."""

@@ -1,1 +1,0 @@
-"""Code every Yigongti service uses: settings, database, events, errors, money. No service logic."""
