@@ -25,6 +25,7 @@ from ..schemas import (
     RegionIn,
     RegionOut,
 )
+from .lifecycle import deactivate
 
 
 def _duplicate(what_zh: str, what_en: str, code: str) -> Problem:
@@ -78,13 +79,11 @@ async def update_community(s: AsyncSession, ident: uuid.UUID, body: CommunityPat
 
 
 async def deactivate_community(s: AsyncSession, ident: uuid.UUID) -> CommunityOut:
-    community = await repo.get(s, m.Community, ident, for_update=True)
-    if community.active:
-        community.active = False
-        await s.flush()
-    out = CommunityOut.model_validate(community)
-    await publish(s, "community", "deactivated", community.id, out)
-    return out
+    return await deactivate(s, m.Community, "community", ident, _community_out)
+
+
+async def _community_out(s: AsyncSession, community: m.Community) -> CommunityOut:
+    return CommunityOut.model_validate(community)
 
 
 async def institution_out(s: AsyncSession, inst: m.Institution) -> InstitutionOut:
@@ -155,13 +154,7 @@ async def update_institution(s: AsyncSession, ident: uuid.UUID, body: Institutio
 
 
 async def deactivate_institution(s: AsyncSession, ident: uuid.UUID) -> InstitutionOut:
-    inst = await repo.get(s, m.Institution, ident, for_update=True)
-    if inst.active:
-        inst.active = False
-        await s.flush()
-    out = await institution_out(s, inst)
-    await publish(s, "institution", "deactivated", inst.id, out)
-    return out
+    return await deactivate(s, m.Institution, "institution", ident, institution_out)
 
 
 async def add_department(s: AsyncSession, ident: uuid.UUID, body: DepartmentIn) -> InstitutionOut:

@@ -36,6 +36,7 @@ from ..schemas import (
     ResidentPatch,
     TerminationIn,
 )
+from .lifecycle import deactivate
 
 RESIDENT, CONTRACT = ("居民", "resident"), ("签约", "contract")
 
@@ -128,14 +129,14 @@ async def update_resident(
 
 
 async def deactivate_resident(s: AsyncSession, ident: uuid.UUID, caller: Principal) -> ResidentOut:
-    r = await repo.get(s, m.Resident, ident, for_update=True)
-    ensure_visible(caller, r.community_id, None, RESIDENT, ident)
-    if r.active:
-        r.active = False
-        await s.flush()
-    out = ResidentOut.model_validate(r)
-    await publish(s, "resident", "deactivated", r.id, out)
-    return out
+    def visible(r: m.Resident) -> None:
+        ensure_visible(caller, r.community_id, None, RESIDENT, ident)
+
+    return await deactivate(s, m.Resident, "resident", ident, _resident_out, visible)
+
+
+async def _resident_out(s: AsyncSession, r: m.Resident) -> ResidentOut:
+    return ResidentOut.model_validate(r)
 
 
 async def reveal_identity(

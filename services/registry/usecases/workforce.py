@@ -25,6 +25,7 @@ from ..schemas import (
     TeamOut,
     TeamPatch,
 )
+from .lifecycle import deactivate
 
 
 async def practitioner_out(s: AsyncSession, p: m.Practitioner) -> PractitionerOut:
@@ -62,13 +63,7 @@ async def update_practitioner(s: AsyncSession, ident: uuid.UUID, body: Practitio
 
 
 async def deactivate_practitioner(s: AsyncSession, ident: uuid.UUID) -> PractitionerOut:
-    p = await repo.get(s, m.Practitioner, ident, for_update=True)
-    if p.active:
-        p.active = False
-        await s.flush()
-    out = await practitioner_out(s, p)
-    await publish(s, "practitioner", "deactivated", p.id, out)
-    return out
+    return await deactivate(s, m.Practitioner, "practitioner", ident, practitioner_out)
 
 
 async def add_posting(s: AsyncSession, ident: uuid.UUID, body: PostingIn) -> PractitionerOut:
@@ -166,10 +161,4 @@ async def update_team(s: AsyncSession, ident: uuid.UUID, body: TeamPatch) -> Tea
 
 
 async def deactivate_team(s: AsyncSession, ident: uuid.UUID) -> TeamOut:
-    t = await repo.get(s, m.Team, ident, for_update=True)
-    if t.active:
-        t.active = False
-        await s.flush()
-    out = await team_out(s, t)
-    await publish(s, "team", "deactivated", t.id, out)
-    return out
+    return await deactivate(s, m.Team, "team", ident, team_out)

@@ -1,0 +1,35 @@
+"""Deactivation is the same for every registry aggregate: keep the row (history and references stay
+valid), mark it inactive, and tell the other services."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .. import repository as repo
+from ..events import publish
+
+OutT = TypeVar("OutT", bound=BaseModel)
+
+
+async def deactivate(
+    s: AsyncSession,
+    model: type[Any],
+    aggregate: str,
+    ident: uuid.UUID,
+    to_out: Callable[[AsyncSession, Any], Awaitable[OutT]],
+    check: Callable[[Any], None] | None = None,
+) -> OutT:
+    obj = await repo.get(s, model, ident, for_update=True)
+    if check is not None:
+        check(obj)
+    if obj.active:
+        obj.active = False
+        await s.flush()
+    out = await to_out(s, obj)
+    await publish(s, aggregate, "deactivated", obj.id, out)
+    return out
