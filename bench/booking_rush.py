@@ -72,6 +72,12 @@ async def seed(residents: list[uuid.UUID], contracted: list[uuid.UUID]) -> None:
     await conn.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -206,7 +212,9 @@ async def run_service(
                         {"session_id": str(uuid.uuid4()), "resident_id": str(residents[0])},
                     )
                 )
+                cpu_before = [cpu_seconds(p.pid) for p in procs]
                 elapsed, latencies, codes = await rush(attempt, jobs)
+                server_cpu = sum(cpu_seconds(p.pid) for p in procs) - sum(cpu_before)
         booked, doubled = await overbooked(uuid.UUID(session["id"]))
         return {
             "elapsed": elapsed,
@@ -214,6 +222,7 @@ async def run_service(
             "codes": codes,
             "booked": booked,
             "doubled": doubled,
+            "server_cpu": server_cpu,
         }
     finally:
         for p in procs:
@@ -319,6 +328,10 @@ async def main() -> None:
     )
     ok = (
         service["booked"] == baseline["booked"] == CAPACITY and service["doubled"] == baseline["doubled"] == 0
+    )
+    per_request = service["server_cpu"] / len(service["codes"]) * 1000
+    print(
+        f"service processes used {service['server_cpu']:.1f} CPU-seconds: {per_request:.1f} ms of CPU per attempt"
     )
     print("exactly 100 bookings, none overbooked" if ok else "BOOKING COUNT WRONG")
     if not ok:
