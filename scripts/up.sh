@@ -33,15 +33,21 @@ fi
 # Development token signing (the gateway issue replaces this): services trust .local/auth/jwks.json
 "$py" -m shared.devtokens init .local/auth >/dev/null
 export AUTH_JWKS_FILE="$root/.local/auth/jwks.json"
+# ...and the gateway's keys, fetched from its JWKS endpoint (rotation included)
+export AUTH_JWKS_URL="http://127.0.0.1:8000/.well-known/jwks.json"
+ADMIN_PASSWORD="${ADMIN_PASSWORD:-yigongti-admin}"
 
 # service name, port
-services=("registry 8001" "referral 8002")
+services=("gateway 8000" "registry 8001" "referral 8002")
 for entry in "${services[@]}"; do
   read -r name port <<<"$entry"
   export DATABASE_URL="$pg_base/$name"
   echo "== $name: migrate"
   "$py" -m "services.$name" migrate
 done
+
+DATABASE_URL="$pg_base/gateway" "$py" -m services.gateway create-user --username admin \
+  --password "$ADMIN_PASSWORD" --role commission_admin
 
 start=$(date +%s%N)
 DATABASE_URL="$pg_base/registry" "$py" -m services.registry load-demo
@@ -69,6 +75,8 @@ done
 cat <<MSG
 
 Yigongti is up.
+  Gateway        http://127.0.0.1:8000/docs   (one API for everything; log in: POST /oauth/token
+                 grant_type=password username=admin password=$ADMIN_PASSWORD)
   Registry API   http://127.0.0.1:8001/docs
   Referral API   http://127.0.0.1:8002/docs   (Bearer token: python -m shared.devtokens mint .local/auth --role ...)
   Tokens         TOKEN=\$(.venv/bin/python -m shared.devtokens mint .local/auth --role commission_admin)

@@ -48,6 +48,9 @@ def create_service_app(
     title: str | None = None,
     state: dict[str, Any] | None = None,
     workers: WorkerFactory | None = None,
+    openapi_url: str = "/openapi.json",
+    docs_url: str | None = "/docs",
+    cleanup: Callable[[], Coroutine[Any, Any, None]] | None = None,
 ) -> FastAPI:
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
     db = Database(settings.database_url, settings.db_pool_size)
@@ -76,13 +79,17 @@ def create_service_app(
             if settings.run_workers:  # flush what committed while we were stopping
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(relay.drain(), 10)
+            if cleanup is not None:
+                await cleanup()
             await db.dispose()
 
-    app = FastAPI(title=title or settings.service_name, lifespan=lifespan)
+    app = FastAPI(
+        title=title or settings.service_name, lifespan=lifespan, openapi_url=openapi_url, docs_url=docs_url
+    )
     app.state.settings = settings
     app.state.db = db
     app.state.relay = relay
-    app.state.verifier = TokenVerifier.from_json(settings.jwks_text())
+    app.state.verifier = TokenVerifier.from_json(settings.jwks_text(), settings.auth_jwks_url)
     for key, value in (state or {}).items():
         setattr(app.state, key, value)
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")

@@ -5,11 +5,13 @@ gateway's public keys (JWKS) with no call back per request. Object-level checks 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any
 
+import httpx
 import jwt
 from fastapi import Depends, Request
 
@@ -39,6 +41,8 @@ class Principal:
     resident_id: uuid.UUID | None = None
     practitioner_id: uuid.UUID | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
+    token_id: str | None = None  # jti, for revocation at the gateway
+    expires_at: int | None = None
 
 
 def unauthorized(en: str, zh: str = "未认证或令牌无效") -> Problem:
@@ -58,14 +62,33 @@ def _uuid(claims: dict[str, Any], name: str) -> uuid.UUID | None:
 
 
 class TokenVerifier:
-    """Verifies ES256 tokens against a JWKS document (the gateway's /.well-known/jwks.json)."""
+    """Verifies ES256 tokens against a JWKS document (the gateway's /.well-known/jwks.json). With a
+    `jwks_url`, a token signed by a key it does not know makes it fetch the document again (at most
+    once a second), which is how a key rotation at the gateway reaches every service."""
 
-    def __init__(self, jwks: dict[str, Any]) -> None:
-        self.keys = {k.key_id: k for k in jwt.PyJWKSet.from_dict(jwks).keys} if jwks.get("keys") else {}
+    def __init__(self, jwks: dict[str, Any], jwks_url: str = "") -> None:
+        self.static = dict(self._parse(jwks))
+        self.keys = dict(self.static)
+        self.jwks_url = jwks_url
+        self._fetched_at = 0.0
+
+    @staticmethod
+    def _parse(jwks: dict[str, Any]) -> dict[str, Any]:
+        return {str(k.key_id): k for k in jwt.PyJWKSet.from_dict(jwks).keys} if jwks.get("keys") else {}
+
+    def refresh(self) -> None:
+        if not self.jwks_url or time.monotonic() - self._fetched_at < 1:
+            return
+        self._fetched_at = time.monotonic()
+        try:
+            fetched = self._parse(httpx.get(self.jwks_url, timeout=3).json())
+        except (httpx.HTTPError, ValueError, jwt.PyJWTError):
+            return  # keep the keys we have; the gateway may be restarting
+        self.keys = {**self.static, **fetched}
 
     @classmethod
-    def from_json(cls, text: str) -> TokenVerifier:
-        return cls(json.loads(text) if text.strip() else {"keys": []})
+    def from_json(cls, text: str, jwks_url: str = "") -> TokenVerifier:
+        return cls(json.loads(text) if text.strip() else {"keys": []}, jwks_url)
 
     def verify(self, token: str) -> Principal:
         try:
@@ -75,6 +98,9 @@ class TokenVerifier:
         if header.get("alg") not in ALGORITHMS:
             raise unauthorized("token algorithm not accepted")
         key = self.keys.get(header.get("kid", ""))
+        if key is None:
+            self.refresh()
+            key = self.keys.get(header.get("kid", ""))
         if key is None:
             raise unauthorized("token signed by an unknown key")
         try:
@@ -101,6 +127,8 @@ class TokenVerifier:
             resident_id=_uuid(claims, "resident_id"),
             practitioner_id=_uuid(claims, "practitioner_id"),
             scopes=frozenset(str(claims.get("scope", "")).split()),
+            token_id=claims.get("jti"),
+            expires_at=claims.get("exp"),
         )
 
 

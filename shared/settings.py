@@ -22,6 +22,8 @@ class ServiceSettings(BaseSettings):
     # The gateway's public keys (JWKS JSON), inline or from a file; services verify tokens with them.
     auth_jwks: str = ""
     auth_jwks_file: str = ""
+    # The gateway's JWKS endpoint: fetched at start and again when a token names an unknown key (rotation).
+    auth_jwks_url: str = ""
 
     def jwks_text(self) -> str:
         if self.auth_jwks_file:

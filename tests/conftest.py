@@ -174,3 +174,11 @@ async def clean_referrals(referral_engine: AsyncEngine, referral_app) -> None:  
 async def referral_client(referral_app, clean_referrals: None) -> AsyncIterator[AsyncClient]:  # type: ignore[no-untyped-def]
     async with AsyncClient(transport=ASGITransport(app=referral_app), base_url="http://referral") as c:
         yield c
+
+
+@pytest_asyncio.fixture(scope="session")
+async def world(registry_app, referral_engine: AsyncEngine, signer: DevSigner):  # type: ignore[no-untyped-def]
+    """A county built in the real registry and shipped to the referral service through Kafka."""
+    from .referral.world import make_world
+
+    return await make_world(registry_app, referral_engine, signer)

@@ -1,1 +1,1 @@
-"""The gateway service (filled in by its own issue)."""
+"""Gateway: the single public entry — tokens, JWKS, role checks, routing, audit, one OpenAPI."""

@@ -13,13 +13,19 @@ import yaml
 from kubernetes_validate import validate
 from pydantic_settings import BaseSettings
 
+from services.gateway.app import create_app as create_gateway
+from services.gateway.settings import GatewaySettings
 from services.referral.app import create_app as create_referral
 from services.referral.settings import ReferralSettings
 from services.registry.app import create_app as create_registry
 from services.registry.settings import RegistrySettings
 
 ROOT = Path(__file__).parents[2]
-SERVICES: dict[str, type[BaseSettings]] = {"registry": RegistrySettings, "referral": ReferralSettings}
+SERVICES: dict[str, type[BaseSettings]] = {
+    "gateway": GatewaySettings,
+    "registry": RegistrySettings,
+    "referral": ReferralSettings,
+}
 K8S_VERSION = "1.32.0"
 
 
@@ -65,7 +71,7 @@ def test_no_secret_values_in_the_manifests(manifests: list[dict[str, Any]]) -> N
     assert not [d for d in manifests if d["kind"] == "Secret"]
     for doc in manifests:
         if doc["kind"] == "ConfigMap":
-            assert not {"PII_KEY", "DATABASE_URL", "AUTH_JWKS"} & set(doc.get("data", {}))
+            assert not {"PII_KEY", "DATABASE_URL", "AUTH_JWKS", "KEY_SECRET"} & set(doc.get("data", {}))
 
 
 def _container_env(doc: dict[str, Any], configmaps: dict[str, dict[str, str]]) -> set[str]:
@@ -88,7 +94,7 @@ def test_deployments_set_exactly_what_the_code_reads(manifests: list[dict[str, A
 
 
 def test_probes_hit_real_endpoints_on_the_serving_port(manifests: list[dict[str, Any]]) -> None:
-    apps = {"registry": create_registry(), "referral": create_referral()}
+    apps = {"gateway": create_gateway(), "registry": create_registry(), "referral": create_referral()}
     for doc in (d for d in manifests if d["kind"] == "Deployment"):
         name = doc["metadata"]["name"]
         container = doc["spec"]["template"]["spec"]["containers"][0]
@@ -108,7 +114,7 @@ def test_probes_hit_real_endpoints_on_the_serving_port(manifests: list[dict[str,
 def test_compose_file_parses_and_fits_the_code() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"postgres", "kafka", "redis", "migrate", "registry", "referral"} <= set(services)
+    assert {"postgres", "kafka", "redis", "migrate", "gateway", "registry", "referral"} <= set(services)
     assert services["kafka"]["image"].startswith("apache/kafka:4")
     assert services["postgres"]["image"].startswith("postgres:") and services["redis"]["image"].startswith(
         "redis:"
@@ -124,6 +130,7 @@ def test_compose_file_parses_and_fits_the_code() -> None:
         elif name not in ("devkeys", "migrate"):
             assert "healthcheck" in svc, name
     assert set(services["migrate"]["environment"]) <= env_names(RegistrySettings)
+    assert services["registry"]["environment"]["AUTH_JWKS_URL"].startswith("http://gateway:8000/")
 
 
 def test_dockerfile_is_multi_stage_and_non_root() -> None:

@@ -1,0 +1,287 @@
+"""The gateway's own endpoints (tokens, JWKS, admin, audit) and the routed `/api/{service}/…` paths."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import timedelta
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from asgi_correlation_id import correlation_id
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.auth import Principal, Role, forbidden, unauthorized
+from shared.clock import Clock
+from shared.crud import paginate, where_equal
+from shared.db import Database
+from shared.pagination import Page, PageParams, page_params
+from shared.pii import PiiVault
+from shared.problems import Problem
+
+from . import auth
+from . import models as m
+from .domain.policy import match
+from .keys import KeyRing, rotate
+from .proxy import FORWARDED, Upstreams
+from .settings import GatewaySettings
+
+router = APIRouter(tags=["gateway"])
+
+
+def _state(request: Request) -> tuple[Database, GatewaySettings, Clock]:
+    return request.app.state.db, request.app.state.settings, request.app.state.clock
+
+
+async def key_ring(request: Request) -> KeyRing:
+    """Loaded from the database and re-read every KEY_RING_REFRESH_SECONDS, so every replica sees a rotation."""
+    app = request.app
+    db, settings, clock = _state(request)
+    cached: tuple[float, KeyRing] | None = getattr(app.state, "ring", None)
+    if cached and time.monotonic() - cached[0] < settings.key_ring_refresh_seconds:
+        return cached[1]
+    async with db.uow() as uow:
+        ring = await KeyRing.load(
+            uow.session, app.state.vault, clock.now(), timedelta(seconds=settings.key_grace_seconds)
+        )
+        await uow.commit()
+    app.state.ring = (time.monotonic(), ring)
+    return ring
+
+
+async def caller(request: Request) -> Principal:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise unauthorized("missing bearer token", "缺少访问令牌")
+    principal = (await key_ring(request)).verifier.verify(token.strip())
+    db: Database = request.app.state.db
+    async with db.read() as s:
+        if principal.token_id and await auth.is_revoked(s, principal.token_id):
+            raise unauthorized("token revoked", "令牌已注销")
+    return principal
+
+
+Caller = Annotated[Principal, Depends(caller)]
+
+
+@router.post("/oauth/token", summary="OAuth2 token endpoint: client_credentials, password, refresh_token")
+async def token(
+    request: Request,
+    grant_type: Annotated[str, Form()],
+    client_id: Annotated[str | None, Form(max_length=100)] = None,
+    client_secret: Annotated[str | None, Form(max_length=200)] = None,
+    username: Annotated[str | None, Form(max_length=100)] = None,
+    password: Annotated[str | None, Form(max_length=200)] = None,
+    refresh_token: Annotated[str | None, Form(max_length=200)] = None,
+) -> JSONResponse:
+    db, settings, clock = _state(request)
+    ring = await key_ring(request)
+    ttl, refresh_ttl, now = settings.access_ttl_seconds, settings.refresh_ttl_seconds, clock.now()
+    async with db.uow() as uow:
+        if grant_type == "client_credentials" and client_id and client_secret:
+            body = await auth.client_credentials(uow.session, ring, client_id, client_secret, ttl)
+        elif grant_type == "password" and username and password:
+            body = await auth.password_login(uow.session, ring, username, password, ttl, refresh_ttl, now)
+        elif grant_type == "refresh_token" and refresh_token:
+            body = await auth.refresh(uow.session, ring, refresh_token, ttl, refresh_ttl, now)
+        else:
+            raise Problem(
+                400,
+                "unsupported-grant",
+                "不支持的授权方式或缺少参数",
+                "Unsupported grant_type or missing parameters",
+                error="unsupported_grant_type",
+            )
+        await uow.commit()
+    return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+class LogoutIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    refresh_token: str | None = Field(default=None, max_length=200)
+
+
+@router.post("/auth/logout", status_code=204)
+async def logout(request: Request, principal: Caller, body: LogoutIn | None = None) -> Response:
+    db, _, clock = _state(request)
+    async with db.uow() as uow:
+        await auth.logout(
+            uow.session,
+            principal.token_id or "",
+            principal.expires_at or 0,
+            body.refresh_token if body else None,
+            clock.now(),
+        )
+        await uow.commit()
+    return Response(status_code=204)
+
+
+@router.get("/.well-known/jwks.json", summary="The public keys services verify tokens with")
+async def jwks(request: Request) -> JSONResponse:
+    return JSONResponse((await key_ring(request)).jwks, headers={"Cache-Control": "max-age=60"})
+
+
+def require_admin(principal: Principal) -> None:
+    if principal.role != Role.COMMISSION_ADMIN:
+        raise forbidden("only the health commission administers the gateway")
+
+
+class ClientIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    client_id: str = Field(min_length=3, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
+    client_secret: str = Field(min_length=16, max_length=200)
+    institution_id: uuid.UUID
+    community_id: uuid.UUID | None = None
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=3, max_length=100, pattern=r"^[A-Za-z0-9_.@-]+$")
+    password: str = Field(min_length=10, max_length=200)
+    role: Role
+    institution_id: uuid.UUID | None = None
+    community_id: uuid.UUID | None = None
+    practitioner_id: uuid.UUID | None = None
+    resident_id: uuid.UUID | None = None
+
+
+@router.post("/admin/clients", status_code=201)
+async def create_client(body: ClientIn, request: Request, principal: Caller) -> dict[str, Any]:
+    require_admin(principal)
+    db = request.app.state.db
+    async with db.uow() as uow:
+        if await uow.session.get(m.ApiClient, body.client_id):
+            raise Problem(409, "client-exists", "客户端已存在", "A client with this id exists")
+        uow.session.add(
+            m.ApiClient(
+                client_id=body.client_id,
+                secret_hash=auth.hasher.hash(body.client_secret),
+                institution_id=body.institution_id,
+                community_id=body.community_id,
+            )
+        )
+        await uow.commit()
+    return {"client_id": body.client_id, "institution_id": str(body.institution_id)}
+
+
+@router.post("/admin/users", status_code=201)
+async def create_user(body: UserIn, request: Request, principal: Caller) -> dict[str, Any]:
+    require_admin(principal)
+    if body.role == Role.RESIDENT and body.resident_id is None:
+        raise Problem(
+            422, "resident-id-required", "居民账号须关联居民", "A resident account needs resident_id"
+        )
+    if (
+        body.role not in (Role.RESIDENT, Role.COMMISSION_ADMIN, Role.INSURANCE_OFFICER)
+        and body.institution_id is None
+    ):
+        raise Problem(
+            422, "institution-required", "医务人员账号须关联机构", "A staff account needs institution_id"
+        )
+    db = request.app.state.db
+    async with db.uow() as uow:
+        if await uow.session.get(m.User, body.username):
+            raise Problem(409, "user-exists", "用户名已存在", "This username is taken")
+        uow.session.add(
+            m.User(password_hash=auth.hasher.hash(body.password), **body.model_dump(exclude={"password"}))
+        )
+        await uow.commit()
+    return {"username": body.username, "role": body.role}
+
+
+@router.post("/admin/keys/rotate", status_code=201)
+async def rotate_keys(request: Request, principal: Caller) -> dict[str, str]:
+    require_admin(principal)
+    db, _, clock = _state(request)
+    vault: PiiVault = request.app.state.vault
+    async with db.uow() as uow:
+        kid = await rotate(uow.session, vault, clock.now())
+        await uow.commit()
+    request.app.state.ring = None
+    return {"kid": kid}
+
+
+class AuditOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    at: Any
+    subject: str
+    role: str
+    institution_id: uuid.UUID | None
+    method: str
+    path: str
+    status: int
+    request_id: str | None
+
+
+@router.get("/admin/audit", response_model=Page[AuditOut])
+async def audit(
+    request: Request,
+    principal: Caller,
+    page: Annotated[PageParams, Depends(page_params)],
+    subject: str | None = None,
+) -> Page[AuditOut]:
+    require_admin(principal)
+    async with request.app.state.db.read() as s:
+        stmt = where_equal(sa.select(m.AuditEntry), subject=subject).order_by(m.AuditEntry.id.desc())
+        return await paginate(s, stmt, page, AuditOut.model_validate)
+
+
+async def _audit(request: Request, principal: Principal, method: str, path: str, status: int) -> None:
+    db, _, clock = _state(request)
+    async with db.uow() as uow:
+        uow.session.add(
+            m.AuditEntry(
+                at=clock.now(),
+                subject=principal.subject,
+                role=principal.role,
+                institution_id=principal.institution_id,
+                method=method,
+                path=path,
+                status=status,
+                request_id=correlation_id.get(),
+            )
+        )
+        await uow.commit()
+
+
+@router.api_route(
+    "/api/{service}/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+)
+async def route(service: str, path: str, request: Request, principal: Caller) -> Response:
+    upstreams: Upstreams = request.app.state.upstreams
+    settings: GatewaySettings = request.app.state.settings
+    upstream_path = "/" + path
+    rule = match(service, upstream_path) if service in upstreams.urls else None
+    if rule is None:
+        raise Problem(404, "not-found", "资源不存在", "Not found")
+    if principal.role not in rule.roles:
+        raise forbidden(f"a {principal.role} may not call this endpoint")
+    declared = int(request.headers.get("content-length") or 0)
+    if declared > settings.max_body_bytes:
+        raise Problem(
+            413, "body-too-large", "请求体过大", f"The body exceeds {settings.max_body_bytes} bytes"
+        )
+    body = await request.body()
+    if len(body) > settings.max_body_bytes:
+        raise Problem(
+            413, "body-too-large", "请求体过大", f"The body exceeds {settings.max_body_bytes} bytes"
+        )
+    headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARDED}
+    headers["x-request-id"] = correlation_id.get() or headers.get("x-request-id", "")
+    headers["x-forwarded-for"] = request.client.host if request.client else ""
+    response = await upstreams.forward(
+        service, request.method, upstream_path, request.url.query.encode(), headers, body
+    )
+    if rule.personal_data:
+        await _audit(
+            request, principal, request.method, f"/api/{service}{upstream_path}", response.status_code
+        )
+    passthrough = {
+        k: v
+        for k, v in response.headers.items()
+        if k.lower() in ("content-type", "idempotent-replayed", "retry-after", "location")
+    }
+    return Response(response.content, status_code=response.status_code, headers=passthrough)

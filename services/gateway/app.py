@@ -1,0 +1,77 @@
+"""The gateway's app factory: its own endpoints, the routed services, and one merged OpenAPI."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from shared.app import create_service_app
+from shared.clock import Clock
+from shared.pii import PiiVault
+
+from . import api
+from .proxy import Upstreams
+from .settings import GatewaySettings, get_settings
+
+
+def merge_openapi(own: dict[str, Any], upstream: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One document: the gateway's paths plus every service's, under `/api/{service}`, with their schemas."""
+    merged = copy.deepcopy(own)
+    merged["info"] = {
+        "title": "Yigongti API / 医共体平台接口",
+        "version": own.get("info", {}).get("version", "0.1.0"),
+    }
+    paths = merged.setdefault("paths", {})
+    schemas = merged.setdefault("components", {}).setdefault("schemas", {})
+    for service, spec in upstream.items():
+        for path, item in spec.get("paths", {}).items():
+            paths[f"/api/{service}{path}"] = item
+        schemas.update(spec.get("components", {}).get("schemas", {}))
+    merged["components"]["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    }
+    merged["security"] = [{"bearer": []}]
+    return merged
+
+
+def create_app(settings: GatewaySettings | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    upstreams = Upstreams(
+        {"registry": settings.registry_url, "referral": settings.referral_url},
+        settings.upstream_timeout_seconds,
+    )
+    app = create_service_app(
+        settings,
+        [api.router],
+        title="Yigongti gateway / 统一入口",
+        openapi_url="/gateway-openapi.json",
+        docs_url=None,
+        state={
+            "clock": clock or Clock(),
+            "vault": PiiVault(settings.key_secret),
+            "upstreams": upstreams,
+            "ring": None,
+        },
+    )
+
+    @app.get("/openapi.json", include_in_schema=False)
+    async def openapi(request: Request) -> JSONResponse:
+        specs: dict[str, dict[str, Any]] = {}
+        for service, url in upstreams.urls.items():
+            try:
+                r = await upstreams.client.get(f"{url}/openapi.json", timeout=5)
+                specs[service] = r.json()
+            except (httpx.HTTPError, ValueError):
+                continue  # a service that is down is missing from the document, not an error
+        return JSONResponse(merge_openapi(app.openapi(), specs))
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Yigongti API")
+
+    return app

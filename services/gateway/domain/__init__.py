@@ -1,0 +1,1 @@
+"""Gateway rules as plain Python."""

@@ -1,0 +1,56 @@
+"""Route-level policy: which roles may call which upstream paths, and which paths carry personal data
+(their access is audited). The services check objects themselves; this is the first fence."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from shared.auth import Role
+
+ALL_STAFF = frozenset(
+    {
+        Role.VILLAGE_DOCTOR,
+        Role.FAMILY_DOCTOR,
+        Role.SPECIALIST,
+        Role.REFERRAL_COORDINATOR,
+        Role.HIS_SYSTEM,
+        Role.COMMISSION_ADMIN,
+        Role.INSURANCE_OFFICER,
+    }
+)
+EVERYONE = ALL_STAFF | {Role.RESIDENT}
+
+
+@dataclass(frozen=True)
+class Rule:
+    service: str
+    pattern: re.Pattern[str]
+    roles: frozenset[Role]
+    personal_data: bool = False
+
+
+RULES = [
+    Rule("registry", re.compile(r"^/v1/(residents|contracts)(/|$)"), EVERYONE, personal_data=True),
+    Rule("registry", re.compile(r"^/v1/coverage/"), ALL_STAFF),
+    Rule("registry", re.compile(r"^/v1/"), EVERYONE),
+    Rule(
+        "referral",
+        re.compile(r"^/v1/(residents/[^/]+/referrals|referrals)(/|$)"),
+        EVERYONE,
+        personal_data=True,
+    ),
+    Rule("referral", re.compile(r"^/v1/(bookings|waitlist|holds)(/|$)"), EVERYONE, personal_data=True),
+    Rule(
+        "referral",
+        re.compile(r"^/v1/compliance"),
+        frozenset({Role.COMMISSION_ADMIN, Role.REFERRAL_COORDINATOR, Role.HIS_SYSTEM}),
+    ),
+    Rule("referral", re.compile(r"^/v1/sessions"), EVERYONE),
+    Rule("referral", re.compile(r"^/v1/"), ALL_STAFF),
+]
+
+
+def match(service: str, path: str) -> Rule | None:
+    """The first rule for the service whose pattern matches; None means the path is not exposed."""
+    return next((r for r in RULES if r.service == service and r.pattern.match(path)), None)

@@ -1,0 +1,91 @@
+"""The running platform for gateway tests: the gateway, the registry and the referral service as real
+processes on loopback ports, the services trusting the gateway's JWKS URL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+
+from ..conftest import KAFKA, PG
+
+GATEWAY, REGISTRY, REFERRAL = 18310, 18311, 18312
+ADMIN_PASSWORD = "commission-admin-pass"
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": KAFKA,
+        "RUN_WORKERS": "false",
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+@contextmanager
+def running_platform() -> Iterator[str]:
+    """Starts the three processes (the gateway on a fresh database) and stops them afterwards."""
+    gateway_env = _env(
+        DATABASE_URL=f"{PG}/gateway_test",
+        REGISTRY_URL=f"http://127.0.0.1:{REGISTRY}",
+        REFERRAL_URL=f"http://127.0.0.1:{REFERRAL}",
+        UPSTREAM_TIMEOUT_SECONDS="5",
+        KEY_RING_REFRESH_SECONDS="1",
+    )
+    subprocess.run([sys.executable, "-m", "services.gateway", "migrate"], env=gateway_env, check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "services.gateway",
+            "create-user",
+            "--username",
+            "admin",
+            "--password",
+            ADMIN_PASSWORD,
+        ],
+        env=gateway_env,
+        check=True,
+        capture_output=True,
+    )
+    jwks_url = f"http://127.0.0.1:{GATEWAY}/.well-known/jwks.json"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "services.gateway", "serve", "--port", str(GATEWAY)], env=gateway_env
+        ),
+        subprocess.Popen(
+            [sys.executable, "-m", "services.registry", "serve", "--port", str(REGISTRY)],
+            env=_env(DATABASE_URL=f"{PG}/registry_test", AUTH_JWKS_URL=jwks_url),
+        ),
+        subprocess.Popen(
+            [sys.executable, "-m", "services.referral", "serve", "--port", str(REFERRAL)],
+            env=_env(DATABASE_URL=f"{PG}/referral_test", AUTH_JWKS_URL=jwks_url),
+        ),
+    ]
+    try:
+        for port in (GATEWAY, REGISTRY, REFERRAL):
+            for _ in range(150):
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{GATEWAY}"
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(30)
+
+
+async def token(client: httpx.AsyncClient, **form: str) -> dict[str, str]:
+    r = await client.post("/oauth/token", data=form)
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
