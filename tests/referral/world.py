@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -223,7 +224,33 @@ async def ship_registry_events(
     return consumer
 
 
+async def start_group_at_the_end(group: str) -> None:
+    """Commit the group's offsets at the current end of the registry topics, so it reads only what this
+    session's registry writes (the broker of a developer's machine keeps every earlier run's events)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        parts = [
+            TopicPartition(t, p) for t in REGISTRY_TOPICS for p in (consumer.partitions_for_topic(t) or ())
+        ]
+        if not parts:
+            await consumer._client.force_metadata_update()
+            parts = [
+                TopicPartition(t, p)
+                for t in REGISTRY_TOPICS
+                for p in (consumer.partitions_for_topic(t) or ())
+            ]
+        consumer.assign(parts)
+        ends = await consumer.end_offsets(parts)
+        if ends:
+            await consumer.commit({tp: offset for tp, offset in ends.items()})
+    finally:
+        await consumer.stop()
+
+
 async def make_world(registry_app: Any, referral_engine: AsyncEngine, signer: DevSigner) -> World:
+    await OutboxRelay(REGISTRY_DB, KAFKA).drain()  # earlier tests' events go out before the start mark
+    await start_group_at_the_end(SESSION_GROUP)
     tag = uuid.uuid4().hex[:4].upper()
     async with AsyncClient(
         transport=ASGITransport(app=registry_app), base_url="http://registry", headers=admin_headers(signer)
