@@ -35,8 +35,10 @@ check: lint typecheck test
 infra-up:
 	scripts/pg.sh start
 	scripts/kafka.sh start
+	scripts/redis.sh start
 
 infra-down:
+	scripts/redis.sh stop
 	scripts/kafka.sh stop
 	scripts/pg.sh stop
 

@@ -23,6 +23,12 @@ if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
   export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:${KAFKA_PORT:-59092}"
 fi
 
+if [ -z "${REDIS_URL:-}" ]; then
+  scripts/redis.sh start
+  started+=(redis)
+  export REDIS_URL="redis://127.0.0.1:${REDIS_PORT:-56379}/0"
+fi
+
 echo "== ruff"; .venv/bin/ruff check .
 echo "== mypy"; .venv/bin/mypy shared services
 echo "== pytest"

@@ -25,6 +25,10 @@ if [ -z "${DATABASE_URL:-}" ]; then
 else
   pg_base="${DATABASE_URL%/*}"
 fi
+if [ -z "${REDIS_URL:-}" ]; then
+  scripts/redis.sh start; infra+=(redis)
+  export REDIS_URL="redis://127.0.0.1:${REDIS_PORT:-56379}/0"
+fi
 if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
   scripts/kafka.sh start; infra+=(kafka)
   export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:${KAFKA_PORT:-59092}"

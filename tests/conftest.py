@@ -29,6 +29,7 @@ from shared.topics import ensure_topics
 
 PG = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:55432")
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:59092")
+REDIS = os.environ.get("REDIS_URL", "redis://127.0.0.1:56379/0")
 REGISTRY_DB = f"{PG}/registry_test"
 REGISTRY_MIGRATIONS = Path(__file__).parents[1] / "services" / "registry" / "migrations"
 NOW = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 on 1 March 2026 in Shanghai

@@ -19,13 +19,14 @@ from shared.crud import paginate, where_equal
 from shared.db import Database
 from shared.pagination import Page, PageParams, page_params
 from shared.pii import PiiVault
-from shared.problems import Problem
+from shared.problems import Problem, problem_response
 
 from . import auth
 from . import models as m
 from .domain.policy import match
 from .keys import KeyRing, rotate
 from .proxy import FORWARDED, Upstreams
+from .ratelimit import RateLimiter
 from .settings import GatewaySettings
 
 router = APIRouter(tags=["gateway"])
@@ -259,6 +260,19 @@ async def route(service: str, path: str, request: Request, principal: Caller) ->
         raise Problem(404, "not-found", "资源不存在", "Not found")
     if principal.role not in rule.roles:
         raise forbidden(f"a {principal.role} may not call this endpoint")
+    limiter: RateLimiter = request.app.state.limiter
+    decision = await limiter.take(principal.subject)
+    if not decision.allowed:
+        too_many = Problem(
+            429,
+            "rate-limited",
+            "请求过于频繁，请稍后再试",
+            "Too many requests; slow down",
+            retry_after=decision.retry_after,
+        )
+        refused = problem_response(too_many, request)
+        refused.headers["Retry-After"] = str(decision.retry_after)
+        return refused
     declared = int(request.headers.get("content-length") or 0)
     if declared > settings.max_body_bytes:
         raise Problem(

@@ -16,6 +16,7 @@ from shared.pii import PiiVault
 
 from . import api
 from .proxy import Upstreams
+from .ratelimit import RateLimiter
 from .settings import GatewaySettings, get_settings
 
 
@@ -45,17 +46,25 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
         {"registry": settings.registry_url, "referral": settings.referral_url},
         settings.upstream_timeout_seconds,
     )
+    limiter = RateLimiter(settings.redis_url, settings.rate_limit_burst, settings.rate_limit_per_second)
+
+    async def cleanup() -> None:
+        await upstreams.close()
+        await limiter.close()
+
     app = create_service_app(
         settings,
         [api.router],
         title="Yigongti gateway / 统一入口",
         openapi_url="/gateway-openapi.json",
         docs_url=None,
+        cleanup=cleanup,
         state={
             "clock": clock or Clock(),
             "vault": PiiVault(settings.key_secret),
             "upstreams": upstreams,
             "ring": None,
+            "limiter": limiter,
         },
     )
 

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 import httpx
 
-from ..conftest import KAFKA, PG
+from ..conftest import KAFKA, PG, REDIS
 
 GATEWAY, REGISTRY, REFERRAL = 18310, 18311, 18312
 ADMIN_PASSWORD = "commission-admin-pass"
@@ -37,6 +37,7 @@ def running_platform() -> Iterator[str]:
         REFERRAL_URL=f"http://127.0.0.1:{REFERRAL}",
         UPSTREAM_TIMEOUT_SECONDS="5",
         KEY_RING_REFRESH_SECONDS="1",
+        REDIS_URL=REDIS,
     )
     subprocess.run([sys.executable, "-m", "services.gateway", "migrate"], env=gateway_env, check=True)
     subprocess.run(

@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 from httpx import ASGITransport, AsyncClient
 
@@ -18,7 +19,7 @@ from services.gateway.auth import hasher
 from services.gateway.settings import GatewaySettings
 from shared.migrations import upgrade
 
-from ..conftest import KAFKA, PG, recreate_database
+from ..conftest import KAFKA, PG, REDIS, recreate_database
 
 MIGRATIONS = Path(__file__).parents[2] / "services/gateway/migrations"
 
@@ -30,7 +31,7 @@ def closed_port() -> int:
 
 
 @pytest_asyncio.fixture
-async def gateway() -> AsyncIterator[tuple[AsyncClient, int]]:
+async def gateway(request: pytest.FixtureRequest) -> AsyncIterator[tuple[AsyncClient, int]]:
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await asyncio.sleep(30)  # accepts, reads nothing, answers nothing
 
@@ -47,12 +48,15 @@ async def gateway() -> AsyncIterator[tuple[AsyncClient, int]]:
         registry_url=f"http://127.0.0.1:{hang_port}",
         referral_url=f"http://127.0.0.1:{closed_port()}",
         upstream_timeout_seconds=0.5,
+        redis_url=REDIS,
+        **getattr(request, "param", {}),
     )
     app = create_app(settings)
     async with app.state.db.uow() as uow:
-        uow.session.add(
-            m.User(username="admin", password_hash=hasher.hash("admin-password"), role="commission_admin")
-        )
+        for name in ("admin", "other"):
+            uow.session.add(
+                m.User(username=name, password_hash=hasher.hash(f"{name}-password"), role="commission_admin")
+            )
         await uow.commit()
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://gateway") as c:
         r = await c.post(
@@ -84,3 +88,20 @@ async def test_down_upstream_is_a_503_and_the_breaker_opens(gateway: tuple[Async
     t0 = time.monotonic()
     r = await c.get("/api/referral/v1/referrals")
     assert r.status_code == 503 and time.monotonic() - t0 < 0.2  # answered without trying the upstream
+
+
+@pytest.mark.parametrize("gateway", [{"rate_limit_burst": 3, "rate_limit_per_second": 0.5}], indirect=True)
+async def test_a_burst_over_the_limit_gets_429_with_retry_after(gateway: tuple[AsyncClient, int]) -> None:
+    c, _ = gateway
+    first = [await c.get("/api/referral/v1/referrals") for _ in range(3)]
+    assert all(r.status_code == 503 for r in first)  # allowed through (the upstream is down)
+    limited = await c.get("/api/referral/v1/referrals")
+    assert limited.status_code == 429 and limited.headers["content-type"] == "application/problem+json"
+    assert int(limited.headers["Retry-After"]) >= 1 and limited.json()["title_zh"].startswith("请求过于频繁")
+    r = await c.post(
+        "/oauth/token", data={"grant_type": "password", "username": "other", "password": "other-password"}
+    )
+    other = await c.get(
+        "/api/referral/v1/referrals", headers={"Authorization": f"Bearer {r.json()['access_token']}"}
+    )
+    assert other.status_code == 503  # another user has a bucket of their own
