@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: up test unit lint typecheck check infra-up infra-down bench bench-booking clean
+.PHONY: up test unit lint typecheck check infra-up infra-down bench bench-booking bench-gateway clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -48,4 +48,7 @@ clean: infra-down
 bench-booking: $(STAMP) infra-up
 	$(PY) bench/booking_rush.py
 
-bench: bench-booking
+bench-gateway: $(STAMP) infra-up
+	$(PY) bench/gateway_hop.py
+
+bench: bench-booking bench-gateway

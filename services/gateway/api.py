@@ -58,11 +58,27 @@ async def caller(request: Request) -> Principal:
     if scheme.lower() != "bearer" or not token:
         raise unauthorized("missing bearer token", "缺少访问令牌")
     principal = (await key_ring(request)).verifier.verify(token.strip())
-    db: Database = request.app.state.db
-    async with db.read() as s:
-        if principal.token_id and await auth.is_revoked(s, principal.token_id):
-            raise unauthorized("token revoked", "令牌已注销")
+    if principal.token_id and principal.token_id in await revoked_tokens(request):
+        raise unauthorized("token revoked", "令牌已注销")
     return principal
+
+
+async def revoked_tokens(request: Request) -> set[str]:
+    """Revoked, unexpired token ids, re-read every REVOCATION_REFRESH_SECONDS (a logout on this replica
+    counts at once; on the others within that time) instead of a database query per request."""
+    app = request.app
+    db, settings, clock = _state(request)
+    cached: tuple[float, set[str]] | None = getattr(app.state, "revoked", None)
+    if cached and time.monotonic() - cached[0] < settings.revocation_refresh_seconds:
+        return cached[1]
+    async with db.read() as s:
+        ids = set(
+            (
+                await s.execute(sa.select(m.RevokedToken.jti).where(m.RevokedToken.expires_at > clock.now()))
+            ).scalars()
+        )
+    app.state.revoked = (time.monotonic(), ids)
+    return ids
 
 
 Caller = Annotated[Principal, Depends(caller)]
@@ -117,6 +133,8 @@ async def logout(request: Request, principal: Caller, body: LogoutIn | None = No
             clock.now(),
         )
         await uow.commit()
+    if principal.token_id:
+        (await revoked_tokens(request)).add(principal.token_id)
     return Response(status_code=204)
 
 

@@ -136,7 +136,3 @@ async def logout(s: AsyncSession, jti: str, exp: int, refresh_token: str | None,
             .where(m.RefreshToken.token_hash == _refresh_hash(refresh_token))
             .values(revoked_at=now)
         )
-
-
-async def is_revoked(s: AsyncSession, jti: str) -> bool:
-    return (await s.get(m.RevokedToken, jti)) is not None

@@ -20,6 +20,7 @@ class GatewaySettings(ServiceSettings):
     key_ring_refresh_seconds: float = 30.0  # how often each replica re-reads the keys (sees a rotation)  # a retired key stays in the JWKS this long, so live tokens still verify
     upstream_timeout_seconds: float = 10.0
     max_body_bytes: int = 1_048_576
+    revocation_refresh_seconds: float = 2.0
     redis_url: str = "redis://127.0.0.1:56379/0"
     rate_limit_burst: int = 120  # token bucket per client or user: this many at once...
     rate_limit_per_second: float = 20.0  # ...refilled at this rate

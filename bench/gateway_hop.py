@@ -1,0 +1,215 @@
+"""The gateway's cost: an authenticated GET and POST to the registry called directly, through nginx
+(Debian package, a plain reverse proxy) and through the gateway, all in one run. Reports the added
+p50 latency of one client in sequence, and the throughput of 50 concurrent clients, against direct.
+
+Run: `make bench-gateway` (starts PostgreSQL, Kafka and Redis if needed; needs `nginx` on PATH).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+
+from shared.migrations import ensure_database, upgrade
+
+ROOT = Path(__file__).parents[1]
+PG = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:55432")
+KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:59092")
+REDIS = os.environ.get("REDIS_URL", "redis://127.0.0.1:56379/0")
+GATEWAY, REGISTRY, NGINX = 18400, 18401, 18402
+SEQUENTIAL, CONCURRENT, CLIENTS = 300, 2000, 50
+codes = (f"{letter}{n:02d}.{m:04d}" for letter in "ABCDEFGHJK" for n in range(100) for m in range(10_000))
+
+
+async def fresh(name: str, migrations: str) -> str:
+    url = f"{PG}/{name}"
+    conn = await asyncpg.connect(PG.replace("postgresql+asyncpg://", "postgresql://") + "/postgres")
+    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await conn.close()
+    await ensure_database(url)
+    await asyncio.to_thread(upgrade, ROOT / migrations, url)
+    return url
+
+
+def start_nginx(workdir: Path) -> subprocess.Popen[bytes]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "nginx.conf").write_text(f"""
+worker_processes 1;
+error_log {workdir}/error.log warn;
+pid {workdir}/nginx.pid;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {workdir}/body;
+  proxy_temp_path {workdir}/proxy;
+  fastcgi_temp_path {workdir}/fastcgi;
+  uwsgi_temp_path {workdir}/uwsgi;
+  scgi_temp_path {workdir}/scgi;
+  upstream registry {{ server 127.0.0.1:{REGISTRY}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{NGINX};
+    location / {{
+      proxy_pass http://registry;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }}
+  }}
+}}
+""")
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    return subprocess.Popen(
+        [nginx, "-p", str(workdir), "-c", str(workdir / "nginx.conf"), "-g", "daemon off;"]
+    )
+
+
+async def wait_up(session: aiohttp.ClientSession, url: str) -> None:
+    for _ in range(200):
+        try:
+            async with session.get(url) as r:
+                if r.status < 500:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise SystemExit(f"{url} did not come up")
+
+
+async def measure(
+    session: aiohttp.ClientSession, method: str, url: str, headers: dict[str, str], count: int, clients: int
+) -> dict[str, float]:
+    latencies: list[float] = []
+    statuses: list[int] = []
+    todo = iter(range(count))
+
+    async def client() -> None:
+        for _ in todo:
+            body = {
+                "county_code": "411081",
+                "catalogue": "first_in_county",
+                "icd10": next(codes),
+                "name": "病种",
+            }
+            t0 = time.perf_counter()
+            async with session.request(
+                method, url, headers=headers, json=body if method == "POST" else None
+            ) as r:
+                await r.read()
+                statuses.append(r.status)
+            latencies.append((time.perf_counter() - t0) * 1000)
+
+    start = time.perf_counter()
+    await asyncio.gather(*[client() for _ in range(clients)])
+    elapsed = time.perf_counter() - start
+    ok = sum(200 <= s < 300 for s in statuses)
+    if ok != count:
+        raise SystemExit(f"{method} {url}: only {ok}/{count} succeeded: {sorted(set(statuses))}")
+    ordered = sorted(latencies)
+    return {
+        "rps": count / elapsed,
+        "p50": statistics.median(latencies),
+        "p99": ordered[int(0.99 * (len(ordered) - 1))],
+    }
+
+
+async def main() -> None:
+    registry_db = await fresh("registry_bench", "services/registry/migrations")
+    gateway_db = await fresh("gateway_bench", "services/gateway/migrations")
+    base = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": KAFKA, "RUN_WORKERS": "false", "LOG_LEVEL": "WARNING"}
+    gw_env = {
+        **base,
+        "DATABASE_URL": gateway_db,
+        "REGISTRY_URL": f"http://127.0.0.1:{REGISTRY}",
+        "REDIS_URL": REDIS,
+        "RATE_LIMIT_BURST": "1000000",
+        "RATE_LIMIT_PER_SECOND": "1000000",
+    }
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "services.gateway",
+            "create-user",
+            "--username",
+            "bench",
+            "--password",
+            "bench-password",
+        ],
+        env=gw_env,
+        check=True,
+        capture_output=True,
+    )
+    reg_env = {
+        **base,
+        "DATABASE_URL": registry_db,
+        "AUTH_JWKS_URL": f"http://127.0.0.1:{GATEWAY}/.well-known/jwks.json",
+    }
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "services.gateway", "serve", "--port", str(GATEWAY)], env=gw_env
+        ),
+        subprocess.Popen(
+            [sys.executable, "-m", "services.registry", "serve", "--port", str(REGISTRY)], env=reg_env
+        ),
+        start_nginx(ROOT / ".local/bench-nginx"),
+    ]
+    results: dict[tuple[str, str], dict[str, Any]] = {}
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CLIENTS)) as s:
+            for port in (GATEWAY, REGISTRY, NGINX):
+                await wait_up(s, f"http://127.0.0.1:{port}/healthz")
+            async with s.post(
+                f"http://127.0.0.1:{GATEWAY}/oauth/token",
+                data={"grant_type": "password", "username": "bench", "password": "bench-password"},
+            ) as r:
+                auth = {"Authorization": f"Bearer {(await r.json())['access_token']}"}
+            async with s.post(
+                f"http://127.0.0.1:{REGISTRY}/v1/regions",
+                headers=auth,
+                json={"code": "411081", "name": "禹州市", "level": "county"},
+            ) as r:
+                assert r.status == 201, await r.text()
+            targets = {
+                "direct": f"http://127.0.0.1:{REGISTRY}/v1",
+                "nginx": f"http://127.0.0.1:{NGINX}/v1",
+                "gateway": f"http://127.0.0.1:{GATEWAY}/api/registry/v1",
+            }
+            for method, path in (("GET", "/regions?limit=5"), ("POST", "/catalogue-entries")):
+                for name, prefix in itertools.chain(targets.items()):
+                    await measure(s, method, prefix + path, auth, 50, 5)  # warm-up
+                    seq = await measure(s, method, prefix + path, auth, SEQUENTIAL, 1)
+                    par = await measure(s, method, prefix + path, auth, CONCURRENT, CLIENTS)
+                    results[(method, name)] = {"seq_p50": seq["p50"], **par}
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(20)
+    print(
+        f"\n{SEQUENTIAL} sequential requests (latency) and {CONCURRENT} from {CLIENTS} clients (throughput)"
+    )
+    print(
+        f"{'':<14} {'seq p50 ms':>10} {'added':>8} {'req/s':>8} {'vs direct':>10} {'p50 ms':>8} {'p99 ms':>8}"
+    )
+    for method in ("GET", "POST"):
+        direct = results[(method, "direct")]
+        for name in ("direct", "nginx", "gateway"):
+            r = results[(method, name)]
+            print(
+                f"{method + ' ' + name:<14} {r['seq_p50']:>10.2f} {r['seq_p50'] - direct['seq_p50']:>8.2f} "
+                f"{r['rps']:>8.0f} {r['rps'] / direct['rps']:>9.0%} {r['p50']:>8.1f} {r['p99']:>8.1f}"
+            )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
