@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import httpx
+import aiohttp
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -73,10 +73,11 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
         specs: dict[str, dict[str, Any]] = {}
         for service, url in upstreams.urls.items():
             try:
-                r = await upstreams.client.get(f"{url}/openapi.json", timeout=5)
-                specs[service] = r.json()
-            except (httpx.HTTPError, ValueError):
-                continue  # a service that is down is missing from the document, not an error
+                spec = await upstreams.get_json(f"{url}/openapi.json")
+            except (aiohttp.ClientError, TimeoutError, ValueError):
+                continue
+            if isinstance(spec, dict):
+                specs[service] = spec  # a service that is down is missing from the document, not an error
         return JSONResponse(merge_openapi(app.openapi(), specs))
 
     @app.get("/docs", include_in_schema=False)
