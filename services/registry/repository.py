@@ -55,50 +55,33 @@ async def get_referenced(session: AsyncSession, model: type[T], ident: Any, fiel
     return obj
 
 
-async def departments_of(
-    session: AsyncSession, institution_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, list[m.Department]]:
+ChildT = TypeVar("ChildT")
+
+
+async def _children(
+    session: AsyncSession, model: type[ChildT], parent: str, order: str, parent_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[ChildT]]:
+    """The rows of a child table for many parents in one query, grouped by parent (no query per row)."""
+    parent_col, order_col = getattr(model, parent), getattr(model, order)
     rows = (
-        await session.execute(
-            sa.select(m.Department)
-            .where(m.Department.institution_id.in_(institution_ids))
-            .order_by(m.Department.code)
-        )
+        await session.execute(sa.select(model).where(parent_col.in_(parent_ids)).order_by(order_col))
     ).scalars()
-    out: dict[uuid.UUID, list[m.Department]] = {i: [] for i in institution_ids}
-    for d in rows:
-        out[d.institution_id].append(d)
+    out: dict[uuid.UUID, list[ChildT]] = {i: [] for i in parent_ids}
+    for row in rows:
+        out[getattr(row, parent)].append(row)
     return out
 
 
-async def postings_of(
-    session: AsyncSession, practitioner_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, list[m.Posting]]:
-    rows = (
-        await session.execute(
-            sa.select(m.Posting)
-            .where(m.Posting.practitioner_id.in_(practitioner_ids))
-            .order_by(m.Posting.start_date)
-        )
-    ).scalars()
-    out: dict[uuid.UUID, list[m.Posting]] = {i: [] for i in practitioner_ids}
-    for p in rows:
-        out[p.practitioner_id].append(p)
-    return out
+async def departments_of(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[m.Department]]:
+    return await _children(session, m.Department, "institution_id", "code", ids)
 
 
-async def members_of(session: AsyncSession, team_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[m.TeamMember]]:
-    rows = (
-        await session.execute(
-            sa.select(m.TeamMember)
-            .where(m.TeamMember.team_id.in_(team_ids))
-            .order_by(m.TeamMember.practitioner_id)
-        )
-    ).scalars()
-    out: dict[uuid.UUID, list[m.TeamMember]] = {i: [] for i in team_ids}
-    for tm in rows:
-        out[tm.team_id].append(tm)
-    return out
+async def postings_of(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[m.Posting]]:
+    return await _children(session, m.Posting, "practitioner_id", "start_date", ids)
+
+
+async def members_of(session: AsyncSession, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[m.TeamMember]]:
+    return await _children(session, m.TeamMember, "team_id", "practitioner_id", ids)
 
 
 async def has_active_contract(session: AsyncSession, resident_id: uuid.UUID) -> bool:
