@@ -4,12 +4,14 @@ endpoints that exist on the port the service listens on."""
 
 from __future__ import annotations
 
+import copy
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from compose_spec import PyCompose
 from kubernetes_validate import validate
 from pydantic_settings import BaseSettings
 
@@ -131,6 +133,18 @@ def test_compose_file_parses_and_fits_the_code() -> None:
             assert "healthcheck" in svc, name
     assert set(services["migrate"]["environment"]) <= env_names(RegistrySettings)
     assert services["registry"]["environment"]["AUTH_JWKS_URL"].startswith("http://gateway:8000/")
+
+
+def test_compose_file_is_valid_compose_spec() -> None:
+    """What `docker compose config` checks first: the file against the Compose Specification (the
+    compose-spec validator; YAML anchors and merge keys resolved first, as Compose does)."""
+    doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    parsed = PyCompose.from_yaml(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
+    assert set(parsed.service_names()) == set(doc["services"])
+    broken = copy.deepcopy(doc)
+    broken["services"]["registry"]["depends_on"]["migrate"]["condition"] = "whenever"
+    with pytest.raises(ValueError, match="condition"):
+        PyCompose.from_yaml(yaml.safe_dump(broken))  # the validator does reject a wrong file
 
 
 def test_dockerfile_is_multi_stage_and_non_root() -> None:
