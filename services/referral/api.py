@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Caller, Principal
 from shared.clock import Clock
-from shared.db import Database
+from shared.db import ReadSession
 from shared.idempotency import idempotent_write
 from shared.pagination import Page, PageParams, page_params
 
@@ -43,13 +43,7 @@ from .usecases.common import load
 router = APIRouter(prefix="/v1", tags=["referrals"])
 
 
-async def read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    db: Database = request.app.state.db
-    async with db.read() as session:
-        yield session
-
-
-Session = Annotated[AsyncSession, Depends(read_session)]
+Session = ReadSession
 Paging = Annotated[PageParams, Depends(page_params)]
 
 

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.events import EventEnvelope
@@ -38,7 +36,3 @@ async def publish_notification(s: AsyncSession, note: NotificationOut) -> None:
         data=note.model_dump(mode="json"),
     )
     await record_event(s, outbox, NOTIFICATIONS, str(note.referral_id), event)
-
-
-def new_id() -> uuid.UUID:
-    return uuid.uuid4()

@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 
 from services.referral.domain.errors import RuleViolation
-from services.referral.domain.rules import Urgency
+from services.referral.domain.rules import URGENCY_RANK, Urgency
 from services.referral.domain.slots import (
     Channel,
     Pool,
@@ -16,7 +16,6 @@ from services.referral.domain.slots import (
     opens_at,
     pools_for,
     split_capacity,
-    waitlist_key,
 )
 
 START = datetime(2026, 3, 20, 0, 30, tzinfo=UTC)
@@ -82,12 +81,7 @@ def test_channels_and_pools() -> None:
 
 def test_waitlist_order_and_compliance() -> None:
     t = START
-    keys = sorted(
-        [
-            waitlist_key(Urgency.ROUTINE, t),
-            waitlist_key(Urgency.EMERGENCY, t + timedelta(hours=1)),
-            waitlist_key(Urgency.URGENT, t),
-        ]
-    )
-    assert [k[0] for k in keys] == [0, 1, 2]
+    queue = [(Urgency.ROUTINE, t), (Urgency.EMERGENCY, t + timedelta(hours=1)), (Urgency.URGENT, t)]
+    ordered = sorted(queue, key=lambda e: (URGENCY_RANK[e[0]], e[1]))  # the waitlist's ORDER BY
+    assert [u for u, _ in ordered] == [Urgency.EMERGENCY, Urgency.URGENT, Urgency.ROUTINE]
     assert compliant(40, 100) and not compliant(39, 100) and compliant(0, 0)

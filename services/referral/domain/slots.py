@@ -11,7 +11,6 @@ from decimal import Decimal
 from enum import StrEnum
 
 from .errors import RuleViolation
-from .rules import URGENCY_RANK, Urgency
 
 FAMILY_DOCTOR_FLOOR = Decimal("0.40")
 
@@ -114,11 +113,6 @@ def pools_for(channel: Channel, priority_referral: bool) -> list[Pool]:
 
 def open_pools(pools: list[Pool], starts_at: datetime, now: datetime, policy: SlotPolicy) -> list[Pool]:
     return [p for p in pools if opens_at(p, starts_at, policy) <= now]
-
-
-def waitlist_key(urgency: Urgency, requested_at: datetime) -> tuple[int, datetime]:
-    """Emergency > urgent > routine, then first come first served."""
-    return URGENCY_RANK[urgency], requested_at
 
 
 def compliant(published_family_doctor: int, published_total: int) -> bool:

@@ -27,7 +27,7 @@ from shared.problems import Problem
 from .. import lookups
 from .. import models as m
 from ..domain.errors import RuleViolation
-from ..domain.rules import Urgency
+from ..domain.rules import URGENCY_RANK, Urgency
 from ..domain.slots import (
     Channel,
     Pool,
@@ -468,7 +468,7 @@ async def join_waitlist(
         channel=channel,
         pools=[str(p) for p in pools_for(channel, bool(referral and referral.priority))],
         urgency=urgency,
-        urgency_rank={"emergency": 0, "urgent": 1}.get(urgency, 2),
+        urgency_rank=URGENCY_RANK[urgency],
         requested_by=principal.subject,
         requested_at=now,
         status="waiting",
@@ -636,8 +636,8 @@ async def cancel_session(
                     referral_id=b.referral_id,
                     channel=b.channel,
                     pools=[b.pool],
-                    urgency="urgent",
-                    urgency_rank=1,
+                    urgency=Urgency.URGENT,  # their session was cancelled under them
+                    urgency_rank=URGENCY_RANK[Urgency.URGENT],
                     requested_by="system",
                     requested_at=b.created_at,
                     status="waiting",

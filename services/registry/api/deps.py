@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from asgi_correlation_id import correlation_id
@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import Clock
-from shared.db import Database
+from shared.db import Database, ReadSession
 from shared.idempotency import idempotent_write
 from shared.pagination import PageParams, page_params
 from shared.pii import PiiVault
@@ -22,11 +22,6 @@ from ..models import idempotency_keys
 def get_db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
-
-
-async def read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with get_db(request).read() as session:
-        yield session
 
 
 def get_vault(request: Request) -> PiiVault:
@@ -43,7 +38,7 @@ def request_id() -> str | None:
     return correlation_id.get()
 
 
-Session = Annotated[AsyncSession, Depends(read_session)]
+Session = ReadSession
 Page = Annotated[PageParams, Depends(page_params)]
 Vault = Annotated[PiiVault, Depends(get_vault)]
 Clk = Annotated[Clock, Depends(get_clock)]

@@ -15,7 +15,7 @@ from shared.problems import Problem
 
 from .. import models as m
 from .. import repository as repo
-from ..access import ensure_own_community, ensure_visible
+from ..access import can_see, ensure_own_community, ensure_visible
 from ..domain.contracts import (
     ContractStatus,
     check_new_contract,
@@ -140,12 +140,14 @@ async def _resident_out(s: AsyncSession, r: m.Resident) -> ResidentOut:
 
 
 async def reveal_identity(
-    s: AsyncSession, vault: PiiVault, ident: uuid.UUID, actor: str, request_id: str | None
+    s: AsyncSession, vault: PiiVault, ident: uuid.UUID, caller: Principal, request_id: str | None
 ) -> ResidentIdentityOut | None:
-    """The clear national ID and phone; the audit row is written even when the resident is unknown."""
+    """The clear national ID and phone, or None (unknown, or not the caller's to see); audited either way."""
     r = await s.get(m.Resident, ident)
-    await audit_pii(s, actor, request_id, "reveal_identity", ident, "ok" if r else "not_found")
-    if r is None:
+    visible = r is not None and can_see(caller, r.community_id, r.id)
+    outcome = "ok" if visible else ("not_found" if r is None else "denied")
+    await audit_pii(s, caller.subject, request_id, "reveal_identity", ident, outcome)
+    if r is None or not visible:
         return None
     phone = vault.open(r.phone_sealed) if r.phone_sealed else None
     return ResidentIdentityOut(id=r.id, national_id=vault.open(r.national_id_sealed), phone=phone)
