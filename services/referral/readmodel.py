@@ -1,21 +1,18 @@
 """Builds the referral service's copy of registry data from registry events.
 
-Events carry the aggregate's full snapshot with its version; an upsert keeps the newest version, so
-redelivered, replayed or out-of-order events converge on the same rows.
+Snapshots are upserted newest-version-wins (shared.readmodel), so redelivery and replay are harmless.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
-from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.events import EventEnvelope
+from shared.readmodel import upsert_snapshot
 
 from . import models as m
 
@@ -96,24 +93,6 @@ MAPPERS: dict[str, tuple[type[m.Base], Callable[[dict[str, Any]], dict[str, Any]
 }
 
 
-def _coerce(table: sa.Table, values: dict[str, Any]) -> dict[str, Any]:
-    """JSON strings to the column's Python type (asyncpg wants real dates and UUIDs)."""
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        kind = table.c[key].type
-        if value is None:
-            out[key] = None
-        elif isinstance(kind, sa.Date):
-            out[key] = date.fromisoformat(value)
-        elif isinstance(kind, sa.Uuid):
-            out[key] = uuid.UUID(str(value))
-        elif isinstance(kind, ARRAY) and isinstance(kind.item_type, sa.Uuid):
-            out[key] = [uuid.UUID(str(v)) for v in value]
-        else:
-            out[key] = value
-    return out
-
-
 async def apply_registry_event(session: AsyncSession, event: EventEnvelope) -> None:
     aggregate = event.type.split(".")[1]
     if aggregate not in MAPPERS:
@@ -124,14 +103,7 @@ async def apply_registry_event(session: AsyncSession, event: EventEnvelope) -> N
     if "active" in model.__table__.c:
         values["active"] = data.get("active", True)
     table: sa.Table = model.__table__  # type: ignore[assignment]
-    values = _coerce(table, values)
-    stmt = insert(table).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["id"],
-        set_={k: stmt.excluded[k] for k in values if k != "id"},
-        where=table.c.version <= stmt.excluded.version,
-    )
-    await session.execute(stmt)
+    await upsert_snapshot(session, table, values)
 
 
 async def clear_read_models(session: AsyncSession) -> None:

@@ -8,6 +8,8 @@ from decimal import Decimal
 
 from shared.money import allocate, apply_rate
 
+from .parameters import ParameterError, YearParameters
+
 MONTHS = 12
 
 
@@ -87,3 +89,59 @@ def prepayments(budget: int, deposit_rate: Decimal = Decimal("0.05")) -> list[Pr
     """1/12 a month (the year adds up to the budget exactly), the deposit withheld from each month."""
     gross = allocate(budget, [1] * MONTHS)
     return [Prepayment(m + 1, g, apply_rate(g, deposit_rate)) for m, g in enumerate(gross)]
+
+
+@dataclass(frozen=True)
+class CommunityBudget:
+    community_id: str
+    covered_residents: int
+    amount: int
+    capitation_pool: int  # outpatient capitation, paid monthly by covered person
+    dip_budget: int  # inpatient, paid by DIP points
+    derivation: list[BudgetLine]
+
+
+def fund_year(p: YearParameters) -> FundYear:
+    return FundYear(
+        raised_total=p.raised_total,
+        catastrophic_share=apply_rate(p.raised_total, p.catastrophic_rate),
+        risk_reserve_rate=p.risk_reserve_rate,
+        accumulated_balance=p.accumulated_balance,
+        monthly_payout=p.monthly_payout,
+    )
+
+
+def community_budgets(p: YearParameters) -> list[CommunityBudget]:
+    """Every community's budget with its derivation, line by line (county lines first)."""
+    county = county_fund(fund_year(p))
+    shares = split_fund(
+        county[-1].fen,
+        [CommunityShare(c.community_id, c.covered_residents, c.adjustment) for c in p.communities],
+    )
+    out = []
+    for cover in p.communities:
+        amount = shares[cover.community_id]
+        capitation = apply_rate(cover.covered_residents * p.individual_contribution, p.outpatient_pool_rate)
+        dip = apply_rate(amount, p.dip_budget_rate)
+        if capitation + dip > amount:
+            raise ParameterError(
+                "门诊统筹与 DIP 预算之和超过医共体预算",
+                "the outpatient pool and the DIP budget together exceed the community budget",
+            )
+        first = prepayments(amount, p.quality_deposit_rate)[0]
+        lines = [
+            BudgetLine("covered_residents_county", p.covered_total),
+            BudgetLine("contribution_per_person", p.individual_contribution + p.fiscal_subsidy),
+            *county,
+            BudgetLine("covered_residents", cover.covered_residents),
+            BudgetLine("budget", amount),
+            BudgetLine("capitation_pool", capitation),
+            BudgetLine("dip_budget", dip),
+            BudgetLine("other_care", amount - capitation - dip),
+            BudgetLine("monthly_prepayment", first.gross),
+            BudgetLine("monthly_deposit", first.deposit),
+        ]
+        out.append(
+            CommunityBudget(cover.community_id, cover.covered_residents, amount, capitation, dip, lines)
+        )
+    return out

@@ -1,0 +1,29 @@
+"""Billing command line: `python -m services.billing migrate | relay | serve`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from shared.cli import add_common_commands, run_common_command
+
+from .events import TOPICS
+from .readmodel import CONSUMED_TOPICS
+from .settings import get_settings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m services.billing")
+    add_common_commands(parser.add_subparsers(dest="command", required=True), default_port=8003)
+    args = parser.parse_args()
+    run_common_command(
+        args,
+        get_settings(),
+        "services.billing.app:create_app",
+        Path(__file__).parent / "migrations",
+        [*TOPICS, *CONSUMED_TOPICS],
+    )
+
+
+if __name__ == "__main__":
+    main()

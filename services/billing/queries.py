@@ -1,0 +1,167 @@
+"""Reads: the trial balance, a community's statement, the quarterly evaluation, claims and disputes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.money import fen_to_yuan
+from shared.problems import Problem
+
+from .domain import ledger as acc
+from .domain.evaluation import evaluate
+from .models import Budget, Claim, Dispute, InsuranceYear, Journal, LedgerLine, Settlement
+from .schemas import BudgetOut, ClaimOut, DisputeOut
+from .usecases.common import conflict, not_found
+from .usecases.ledger import balances
+
+SPENDING = (acc.OUTSIDE_CARE, acc.DIP, acc.CAPITATION, acc.CONTRACT_FEE)
+
+
+async def trial_balance(s: AsyncSession, county: str, year: int) -> dict[str, Any]:
+    """Per account: debits, credits, balance; the totals must be equal (and are, to the fen)."""
+    rows = (
+        await s.execute(
+            sa.select(
+                LedgerLine.account,
+                sa.func.sum(sa.case((LedgerLine.amount > 0, LedgerLine.amount), else_=0)),
+                sa.func.sum(sa.case((LedgerLine.amount < 0, -LedgerLine.amount), else_=0)),
+            )
+            .join(Journal, Journal.id == LedgerLine.journal_id)
+            .where(Journal.county_code == county, Journal.year == year)
+            .group_by(LedgerLine.account)
+            .order_by(LedgerLine.account)
+        )
+    ).all()
+    accounts = [
+        {
+            "account": a,
+            "debit": int(d),
+            "credit": int(c),
+            "balance": int(d) - int(c),
+            "balance_yuan": fen_to_yuan(int(d) - int(c)),
+        }
+        for a, d, c in rows
+    ]
+    debit = sum(x["debit"] for x in accounts)
+    credit = sum(x["credit"] for x in accounts)
+    journals = await s.scalar(
+        sa.select(sa.func.count()).where(Journal.county_code == county, Journal.year == year)
+    )
+    return {
+        "county_code": county,
+        "year": year,
+        "journals": journals,
+        "accounts": accounts,
+        "total_debit": debit,
+        "total_credit": credit,
+        "balanced": debit == credit,
+    }
+
+
+async def statement(s: AsyncSession, community: uuid.UUID, year: int) -> dict[str, Any]:
+    budget = await s.scalar(sa.select(Budget).where(Budget.community_id == community, Budget.year == year))
+    if budget is None:
+        raise not_found("该医共体该年度预算", "budget of this community and year")
+    bal = await balances(s, budget.county_code, year, community)
+    per = await balances(s, budget.county_code, year, community, by_institution=True)
+    settlement = await s.scalar(
+        sa.select(Settlement.figures).where(Settlement.community_id == community, Settlement.year == year)
+    )
+    months = (
+        await s.execute(
+            sa.select(
+                Journal.kind, Journal.month, sa.func.sum(LedgerLine.amount).filter(LedgerLine.amount > 0)
+            )
+            .join(LedgerLine, LedgerLine.journal_id == Journal.id)
+            .where(LedgerLine.community_id == community, Journal.year == year)
+            .group_by(Journal.kind, Journal.month)
+            .order_by(Journal.month, Journal.kind)
+        )
+    ).all()
+    c = str(community)
+    members: dict[str, dict[str, int]] = {}
+    for (account, _c, inst), v in per.items():
+        if inst is not None:
+            members.setdefault(inst, {})[account] = v
+    return {
+        "community_id": c,
+        "year": year,
+        "budget": BudgetOut.model_validate(budget).model_dump(mode="json"),
+        "balances": {a: v for (a, cc, _i), v in bal.items() if cc == c},
+        "spent": sum(v for (a, _c, _i), v in bal.items() if a in SPENDING),
+        "journals": [{"kind": k, "month": m, "moved": int(v or 0)} for k, m, v in months],
+        "members": members,
+        "settlement": settlement,
+    }
+
+
+async def evaluation(s: AsyncSession, county: str, year: int, quarter: int) -> list[dict[str, Any]]:
+    """Spending of the closed months against the elapsed share of each budget, and the projection."""
+    if quarter not in (1, 2, 3, 4):
+        raise Problem(422, "bad-quarter", "季度须为 1–4", "quarter must be 1–4")
+    row = await s.get(InsuranceYear, (county, year))
+    if row is None:
+        raise conflict("year-not-budgeted", "该年度尚未编制预算", "no budgets for this year")
+    if row.closed_months < quarter * 3:
+        raise conflict(
+            "quarter-open", f"第 {quarter} 季度尚未全部月结", f"quarter {quarter} is not fully closed"
+        )
+    spent = dict(
+        (
+            await s.execute(
+                sa.select(LedgerLine.community_id, sa.func.sum(LedgerLine.amount))
+                .join(Journal, Journal.id == LedgerLine.journal_id)
+                .where(
+                    Journal.county_code == county,
+                    Journal.year == year,
+                    Journal.month <= quarter * 3,
+                    Journal.kind != "settlement",
+                    LedgerLine.account.in_(SPENDING),
+                )
+                .group_by(LedgerLine.community_id)
+            )
+        ).all()
+    )
+    budgets = (
+        await s.scalars(
+            sa.select(Budget)
+            .where(Budget.county_code == county, Budget.year == year)
+            .order_by(Budget.community_id)
+        )
+    ).all()
+    out = []
+    for b in budgets:
+        e = evaluate(quarter, b.amount, int(spent.get(b.community_id, 0)))
+        out.append(
+            {
+                "community_id": str(b.community_id),
+                **{k: (str(v) if not isinstance(v, int) else v) for k, v in vars(e).items()},
+            }
+        )
+    return out
+
+
+async def get_claim(s: AsyncSession, ident: uuid.UUID) -> Claim:
+    claim = await s.get(Claim, ident)
+    if claim is None:
+        raise not_found("结算单", "claim")
+    return claim
+
+
+def claim_out(c: Claim) -> ClaimOut:
+    return ClaimOut.model_validate(c)
+
+
+async def list_disputes(
+    s: AsyncSession, institution: uuid.UUID | None, status: str | None
+) -> list[DisputeOut]:
+    q = sa.select(Dispute).order_by(Dispute.opened_at.desc()).limit(200)
+    if institution is not None:
+        q = q.where(Dispute.institution_id == institution)
+    if status:
+        q = q.where(Dispute.status == status)
+    return [DisputeOut.model_validate(d) for d in (await s.scalars(q)).all()]

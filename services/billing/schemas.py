@@ -1,0 +1,176 @@
+"""Request and response bodies of the billing API. Money is integer fen (a string or a float is a 422);
+rates are decimals written as strings ("0.05")."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+Fen = Annotated[StrictInt, Field(ge=0, le=10**15, description="fen (0.01 yuan), a non-negative integer")]
+Rate = Annotated[Decimal, Field(ge=0, le=1, max_digits=6, decimal_places=4)]
+Strict = ConfigDict(extra="forbid")
+
+
+class TierRuleIn(BaseModel):
+    model_config = Strict
+    ratio: Rate
+    deductible: Fen
+
+
+class CommunityCoverIn(BaseModel):
+    model_config = Strict
+    community_id: uuid.UUID
+    covered_residents: int = Field(gt=0, le=10_000_000)
+    adjustment: Decimal = Field(default=Decimal(1), gt=0, le=10, max_digits=6, decimal_places=4)
+
+
+class ParametersIn(BaseModel):
+    model_config = Strict
+    individual_contribution: Fen
+    fiscal_subsidy: Fen
+    catastrophic_rate: Rate
+    risk_reserve_rate: Rate = Decimal("0.05")
+    accumulated_balance: Fen = 0
+    monthly_payout: Fen = 0
+    quality_deposit_rate: Rate = Decimal("0.05")
+    outpatient_pool_rate: Rate = Decimal("0.50")
+    contract_fee_rate: Rate = Decimal("0.075")
+    tiers: dict[str, TierRuleIn]
+    unreferred_county_ratio: Rate
+    dip_budget_rate: Rate
+    dip_estimated_point_value: Decimal = Field(gt=0, max_digits=12, decimal_places=4)
+    dip_tier_coefficients: dict[str, Decimal] | None = None
+    overspend_community_share: Rate = Decimal("0.50")
+    surplus_weights: dict[str, Decimal] | None = None
+    communities: list[CommunityCoverIn] = Field(min_length=1, max_length=100)
+
+
+class ParameterVersionOut(BaseModel):
+    county_code: str
+    year: int
+    version: int
+    parameters: dict[str, Any]
+    created_by: str
+    created_at: datetime
+    in_use: bool
+
+
+class BudgetOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    community_id: uuid.UUID
+    county_code: str
+    year: int
+    parameter_version: int
+    covered_residents: int
+    amount: int
+    capitation_pool: int
+    dip_budget: int
+    derivation: list[dict[str, Any]]
+
+
+class RunOut(BaseModel):
+    """The result of a run (prepayment, month close, settlement): `posted` is false when it had
+    already been done and nothing changed."""
+
+    kind: str
+    county_code: str
+    year: int
+    month: int | None = None
+    posted: bool
+    journals: list[dict[str, Any]]
+
+
+class ClaimIn(BaseModel):
+    model_config = Strict
+    claim_no: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+    institution_id: uuid.UUID
+    resident_id: uuid.UUID
+    kind: Literal["outpatient", "inpatient", "day_ward"]
+    service_date: date
+    diagnosis_icd10: str = Field(pattern=r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$")
+    dip_group: str | None = Field(default=None, min_length=1, max_length=40)
+    dip_points: Decimal | None = Field(default=None, gt=0, le=100_000, max_digits=12, decimal_places=4)
+    total_cost: Fen
+    eligible_cost: Fen
+    referral_id: uuid.UUID | None = None
+
+
+class ClaimsBatchIn(BaseModel):
+    model_config = Strict
+    claims: list[ClaimIn] = Field(min_length=1, max_length=2000)
+
+
+class ClaimOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    claim_no: str
+    institution_id: uuid.UUID
+    resident_id: uuid.UUID
+    community_id: uuid.UUID
+    tier: str
+    kind: str
+    service_date: date
+    diagnosis_icd10: str
+    grassroots_disease: bool
+    dip_group: str | None
+    dip_points: Decimal | None
+    weighted_points: Decimal | None
+    total_cost: int
+    eligible_cost: int
+    deductible_used: int
+    ratio: Decimal
+    insurance_share: int
+    referral_id: uuid.UUID | None
+    referred: bool
+    out_of_community: bool
+    duplicate: bool = False
+
+
+class BatchOut(BaseModel):
+    created: int
+    duplicates: int
+    insurance_share: int
+    claims: list[ClaimOut] | None = None
+
+
+class SettlementIn(BaseModel):
+    model_config = Strict
+    scores: dict[uuid.UUID, Decimal] = Field(
+        description="assessment score (0–100) per community; the quality deposit is returned in proportion"
+    )
+
+
+class DisputeIn(BaseModel):
+    model_config = Strict
+    claim_id: uuid.UUID
+    claimed: Fen = Field(description="what the institution says the charge should be")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class DecisionIn(BaseModel):
+    model_config = Strict
+    version: int
+    decision: Literal["upheld", "adjusted", "rejected"]
+    adjusted: Fen | None = None
+    note: str = Field(min_length=1, max_length=2000)
+
+
+class DisputeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    claim_id: uuid.UUID
+    community_id: uuid.UUID
+    institution_id: uuid.UUID
+    status: str
+    charged: int
+    claimed: int
+    decided: int | None
+    reason: str
+    decision_note: str | None
+    opened_at: datetime
+    decided_at: datetime | None
+    version: int

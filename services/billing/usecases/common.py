@@ -1,0 +1,88 @@
+"""Who may do what in billing, and loading a year with its parameters."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.auth import Principal, Role, forbidden
+from shared.problems import Problem
+
+from ..domain.claims import TierRule
+from ..domain.parameters import CommunityCover, YearParameters
+from ..models import InsuranceYear, ParameterVersion
+
+OFFICERS = {Role.INSURANCE_OFFICER}
+READERS = {Role.INSURANCE_OFFICER, Role.COMMISSION_ADMIN}
+
+
+def require_officer(p: Principal) -> None:
+    if p.role not in OFFICERS:
+        raise forbidden("only an insurance officer runs billing", "仅医保经办人员可执行此操作")
+
+
+def require_reader(p: Principal) -> None:
+    if p.role not in READERS:
+        raise forbidden(
+            "billing figures are for the insurance agency and the health commission",
+            "仅医保经办机构与卫健委可查看",
+        )
+
+
+def not_found(what_zh: str, what_en: str) -> Problem:
+    return Problem(404, "not-found", f"{what_zh}不存在", f"{what_en} not found")
+
+
+def conflict(slug: str, zh: str, en: str) -> Problem:
+    return Problem(409, slug, zh, en)
+
+
+def to_domain(d: dict[str, Any]) -> YearParameters:
+    """Stored JSON (rates as strings) → the domain's parameters."""
+    dec: dict[str, Any] = {k: Decimal(str(v)) for k, v in d.items() if isinstance(v, str)}
+    extra: dict[str, Any] = {}
+    for name in ("dip_tier_coefficients", "surplus_weights"):
+        if d.get(name):
+            extra[name] = {k: Decimal(str(v)) for k, v in d[name].items()}
+    return YearParameters(
+        individual_contribution=d["individual_contribution"],
+        fiscal_subsidy=d["fiscal_subsidy"],
+        accumulated_balance=d.get("accumulated_balance", 0),
+        monthly_payout=d.get("monthly_payout", 0),
+        tiers={k: TierRule(Decimal(str(v["ratio"])), v["deductible"]) for k, v in d["tiers"].items()},
+        communities=tuple(
+            CommunityCover(
+                str(c["community_id"]), c["covered_residents"], Decimal(str(c.get("adjustment", 1)))
+            )
+            for c in d["communities"]
+        ),
+        **dec,
+        **extra,
+    )
+
+
+async def load_year(
+    s: AsyncSession, county: str, year: int, lock: bool = False
+) -> tuple[InsuranceYear, YearParameters]:
+    q = sa.select(InsuranceYear).where(InsuranceYear.county_code == county, InsuranceYear.year == year)
+    if lock:
+        q = q.with_for_update()
+    row = await s.scalar(q)
+    if row is None:
+        raise conflict(
+            "year-not-budgeted",
+            f"{county} {year} 年度尚未编制预算",
+            f"no budgets have been derived for {county} {year}",
+        )
+    params = await s.scalar(
+        sa.select(ParameterVersion.parameters).where(
+            ParameterVersion.county_code == county,
+            ParameterVersion.year == year,
+            ParameterVersion.version == row.parameter_version,
+        )
+    )
+    assert params is not None
+    return row, to_domain(params)

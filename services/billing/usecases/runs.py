@@ -1,0 +1,338 @@
+"""The periodic runs an insurance officer starts: monthly prepayment, month close (claims charged,
+provisional DIP, capitation) and the year-end settlement. Aggregates come from set-based SQL; each run
+posts once per natural key, so running it again changes nothing."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.auth import Principal
+from shared.problems import Problem
+
+from ..domain import ledger as acc
+from ..domain.budget import CommunityBudget, prepayments
+from ..domain.parameters import YearParameters
+from ..domain.postings import (
+    MonthCharges,
+    YearEndInput,
+    capitation_for_month,
+    month_close_journal,
+    prepayment_journal,
+    settlement_journal,
+)
+from ..domain.settlement import contract_fee
+from ..events import publish
+from ..models import (
+    Budget,
+    Claim,
+    Dispute,
+    InsuranceYear,
+    Journal,
+    RmContract,
+    RmInstitution,
+    RmResident,
+    RmTeam,
+    Settlement,
+)
+from ..schemas import RunOut
+from .common import conflict, load_year, require_officer
+from .ledger import balances, post_journal
+
+
+def _month(month: int) -> None:
+    if not 1 <= month <= 12:
+        raise Problem(422, "bad-month", "月份须为 1–12", "month must be 1–12")
+
+
+def _domain_budget(b: Budget) -> CommunityBudget:
+    return CommunityBudget(
+        str(b.community_id), b.covered_residents, b.amount, b.capitation_pool, b.dip_budget, []
+    )
+
+
+async def _budgets(s: AsyncSession, county: str, year: int) -> list[Budget]:
+    return list(
+        (
+            await s.scalars(
+                sa.select(Budget)
+                .where(Budget.county_code == county, Budget.year == year)
+                .order_by(Budget.community_id)
+            )
+        ).all()
+    )
+
+
+async def run_prepayment(
+    s: AsyncSession, who: Principal, county: str, year: int, month: int, now: datetime
+) -> RunOut:
+    """1/12 of each community's budget, the quality deposit withheld; once per community and month."""
+    require_officer(who)
+    _month(month)
+    row, params = await load_year(s, county, year)
+    if row.status == "settled":
+        raise conflict("year-settled", "该年度已清算", f"{county} {year} is settled")
+    out = []
+    for b in await _budgets(s, county, year):
+        p = prepayments(b.amount, params.quality_deposit_rate)[month - 1]
+        j = prepayment_journal(str(b.community_id), year, p)
+        if await post_journal(s, j, county, year, month, now, str(b.community_id)) is not None:
+            out.append(
+                {
+                    "key": j.key,
+                    "community_id": str(b.community_id),
+                    "gross": p.gross,
+                    "deposit": p.deposit,
+                    "paid": p.paid,
+                }
+            )
+    return RunOut(
+        kind="prepayment", county_code=county, year=year, month=month, posted=bool(out), journals=out
+    )
+
+
+async def _month_charges(
+    s: AsyncSession, county: str, year: int, month: int, params: YearParameters
+) -> dict[str, MonthCharges]:
+    """One pass over the month's claims: outside-community charges and provisional DIP by institution."""
+    est = params.dip_estimated_point_value
+    dip_amount = sa.func.sum(sa.func.round(Claim.weighted_points * est))
+    rows = (
+        await s.execute(
+            sa.select(
+                Claim.community_id,
+                Claim.institution_id,
+                Claim.out_of_community,
+                sa.func.sum(Claim.insurance_share),
+                dip_amount.filter(Claim.kind != "outpatient"),
+            )
+            .where(Claim.county_code == county, Claim.year == year, Claim.month == month)
+            .group_by(Claim.community_id, Claim.institution_id, Claim.out_of_community)
+        )
+    ).all()
+    charges: dict[str, MonthCharges] = {}
+    for community, inst, outside, share, dip in rows:
+        c = charges.setdefault(str(community), MonthCharges())
+        if outside:
+            c.outside_care[str(inst)] = int(share)
+        elif dip:
+            c.dip_provisional[str(inst)] = int(dip)
+    return charges
+
+
+async def _home_counts(s: AsyncSession, community: uuid.UUID) -> dict[str, int]:
+    rows = (
+        await s.execute(
+            sa.select(RmResident.home_institution_id, sa.func.count())
+            .join(RmInstitution, RmInstitution.id == RmResident.home_institution_id)
+            .where(
+                RmResident.community_id == community,
+                RmResident.active,
+                RmInstitution.community_id == community,
+            )
+            .group_by(RmResident.home_institution_id)
+        )
+    ).all()
+    return {str(i): int(n) for i, n in rows}
+
+
+async def _close_month(
+    s: AsyncSession, row: InsuranceYear, params: YearParameters, month: int, now: datetime
+) -> list[dict[str, object]]:
+    county, year = row.county_code, row.year
+    charges = await _month_charges(s, county, year, month, params)
+    out: list[dict[str, object]] = []
+    for b in await _budgets(s, county, year):
+        c = charges.get(str(b.community_id), MonthCharges())
+        c.capitation = capitation_for_month(b.capitation_pool, month, await _home_counts(s, b.community_id))
+        j = month_close_journal(str(b.community_id), year, month, c)
+        if await post_journal(s, j, county, year, month, now, str(b.community_id)) is not None:
+            out.append(
+                {
+                    "key": j.key,
+                    "community_id": str(b.community_id),
+                    "outside_care": sum(c.outside_care.values()),
+                    "dip_provisional": sum(c.dip_provisional.values()),
+                    "capitation": sum(c.capitation.values()),
+                }
+            )
+    row.closed_months = month
+    return out
+
+
+async def close_month(
+    s: AsyncSession, who: Principal, county: str, year: int, month: int, now: datetime
+) -> RunOut:
+    """Months close in order; a closed month takes no more claims. Closing a closed month changes nothing."""
+    require_officer(who)
+    _month(month)
+    row, params = await load_year(s, county, year, lock=True)
+    if month <= row.closed_months:
+        return RunOut(
+            kind="month_close", county_code=county, year=year, month=month, posted=False, journals=[]
+        )
+    if month != row.closed_months + 1:
+        raise conflict(
+            "month-out-of-order",
+            f"须先关闭第 {row.closed_months + 1} 月",
+            f"close month {row.closed_months + 1} first",
+        )
+    out = await _close_month(s, row, params, month, now)
+    return RunOut(kind="month_close", county_code=county, year=year, month=month, posted=True, journals=out)
+
+
+async def _by_institution(
+    s: AsyncSession, county: str, year: int, community: uuid.UUID
+) -> dict[tuple[str, str], int]:
+    bal = await balances(s, county, year, community, by_institution=True)
+    return {(a, i): v for (a, _c, i), v in bal.items() if i is not None}
+
+
+async def settle_year(
+    s: AsyncSession, who: Principal, county: str, year: int, scores: dict[uuid.UUID, Decimal], now: datetime
+) -> RunOut:
+    """Close the months still open, then settle every community: final DIP, contract fees, the budget
+    remainder, the deposit by score, the surplus or overspend. Once per year."""
+    require_officer(who)
+    row, params = await load_year(s, county, year, lock=True)
+    if row.status == "settled":
+        return RunOut(kind="settlement", county_code=county, year=year, posted=False, journals=[])
+    budgets = await _budgets(s, county, year)
+    missing = [str(b.community_id) for b in budgets if b.community_id not in scores]
+    if missing or any(not Decimal(0) <= v <= 100 for v in scores.values()):
+        raise Problem(
+            422,
+            "scores-needed",
+            "每个医共体须有 0–100 的考核得分",
+            f"every community needs an assessment score 0–100 (missing: {missing})",
+        )
+    prepaid = await s.scalar(
+        sa.select(sa.func.count()).where(
+            Journal.county_code == county, Journal.year == year, Journal.kind == "prepayment"
+        )
+    )
+    if prepaid != 12 * len(budgets):
+        raise conflict(
+            "prepayments-missing",
+            "12 个月的预付尚未全部完成",
+            f"{prepaid} of {12 * len(budgets)} monthly prepayments are posted",
+        )
+    if await s.scalar(
+        sa.select(sa.func.count())
+        .select_from(Dispute)
+        .where(Dispute.status == "open", Dispute.community_id.in_([b.community_id for b in budgets]))
+    ):
+        raise conflict("disputes-open", "尚有未处理的争议", "disputes are still open; decide them first")
+    for month in range(row.closed_months + 1, 13):
+        await _close_month(s, row, params, month, now)
+    points = await _points(s, county, year)
+    contracts = await _contracts(s, year)
+    tiers = dict(
+        (str(i), t)
+        for i, t in (
+            await s.execute(sa.select(RmInstitution.id, RmInstitution.tier).where(RmInstitution.active))
+        ).all()
+    )
+    members = await _members(s, [b.community_id for b in budgets])
+    fee = contract_fee(params.individual_contribution, params.contract_fee_rate)
+    out = []
+    for b in budgets:
+        c = str(b.community_id)
+        total = await balances(s, county, year, b.community_id)
+        inst = await _by_institution(s, county, year, b.community_id)
+        paid: dict[str, int] = {}
+        for (account, i), v in inst.items():
+            if account in (acc.DIP, acc.CAPITATION):
+                paid[i] = paid.get(i, 0) + v
+        x = YearEndInput(
+            community=c,
+            budget=_domain_budget(b),
+            dip_points=points.get(c, {}),
+            dip_paid={i: v for (a, i), v in inst.items() if a == acc.DIP},
+            contracts=contracts.get(c, {}),
+            contract_fee=fee,
+            budget_left=total.get((acc.BUDGET, c, None), 0),
+            cash=total.get((acc.CASH, c, None), 0),
+            deposit=total.get((acc.DEPOSIT, c, None), 0),
+            score=scores[b.community_id],
+            paid_to_members=paid,
+            member_tiers={i: tiers[i] for i in members.get(c, [])},
+            surplus_weights=params.surplus_weights,
+            overspend_community_share=params.overspend_community_share,
+        )
+        j, figures = settlement_journal(county, year, x)
+        figures["outside_care"] = sum(v for (a, _i), v in inst.items() if a == acc.OUTSIDE_CARE)
+        await post_journal(s, j, county, year, 12, now, c)
+        s.add(
+            Settlement(
+                county_code=county, year=year, community_id=b.community_id, figures=figures, created_at=now
+            )
+        )
+        await publish(
+            s,
+            "settlement.completed",
+            c,
+            f"community/{c}",
+            {"county_code": county, "year": year, "community_id": c, "figures": figures},
+        )
+        out.append({"key": j.key, "community_id": c, **figures})
+    row.status = "settled"
+    return RunOut(kind="settlement", county_code=county, year=year, posted=True, journals=out)
+
+
+async def _points(s: AsyncSession, county: str, year: int) -> dict[str, dict[str, Decimal]]:
+    """The year's weighted DIP points per community and member institution (one aggregate)."""
+    rows = (
+        await s.execute(
+            sa.select(Claim.community_id, Claim.institution_id, sa.func.sum(Claim.weighted_points))
+            .where(
+                Claim.county_code == county,
+                Claim.year == year,
+                Claim.kind != "outpatient",
+                ~Claim.out_of_community,
+            )
+            .group_by(Claim.community_id, Claim.institution_id)
+        )
+    ).all()
+    out: dict[str, dict[str, Decimal]] = {}
+    for c, i, p in rows:
+        out.setdefault(str(c), {})[str(i)] = Decimal(p or 0)
+    return out
+
+
+async def _contracts(s: AsyncSession, year: int) -> dict[str, dict[str, int]]:
+    """Contracts active at some point of the year, per community and team institution."""
+    rows = (
+        await s.execute(
+            sa.select(RmTeam.community_id, RmTeam.institution_id, sa.func.count())
+            .join(RmTeam, RmTeam.id == RmContract.team_id)
+            .where(
+                RmContract.status == "active",
+                RmContract.start_date <= date(year, 12, 31),
+                RmContract.end_date >= date(year, 1, 1),
+            )
+            .group_by(RmTeam.community_id, RmTeam.institution_id)
+        )
+    ).all()
+    out: dict[str, dict[str, int]] = {}
+    for c, i, n in rows:
+        out.setdefault(str(c), {})[str(i)] = int(n)
+    return out
+
+
+async def _members(s: AsyncSession, communities: list[uuid.UUID]) -> dict[str, list[str]]:
+    rows = (
+        await s.execute(
+            sa.select(RmInstitution.community_id, RmInstitution.id).where(
+                RmInstitution.community_id.in_(communities), RmInstitution.active
+            )
+        )
+    ).all()
+    out: dict[str, list[str]] = {}
+    for c, i in rows:
+        out.setdefault(str(c), []).append(str(i))
+    return out

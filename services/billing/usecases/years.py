@@ -1,0 +1,159 @@
+"""Insurance-year parameters (versioned, frozen once budgets use them) and the derived budgets."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.auth import Principal
+from shared.problems import Problem
+
+from ..domain.budget import community_budgets, county_fund, fund_year
+from ..domain.parameters import ParameterError, check_parameters
+from ..domain.postings import budget_journal
+from ..models import Budget, InsuranceYear, ParameterVersion, RmCommunity
+from ..schemas import BudgetOut, ParametersIn, ParameterVersionOut, RunOut
+from .common import conflict, require_officer, to_domain
+from .ledger import post_journal
+
+
+def invalid(e: ParameterError) -> Problem:
+    return Problem(422, "parameters-do-not-add-up", e.zh, e.en)
+
+
+def _version_out(row: ParameterVersion, in_use: int | None) -> ParameterVersionOut:
+    return ParameterVersionOut(
+        county_code=row.county_code,
+        year=row.year,
+        version=row.version,
+        parameters=row.parameters,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        in_use=row.version == in_use,
+    )
+
+
+async def set_parameters(
+    s: AsyncSession, who: Principal, county: str, year: int, body: ParametersIn, now: datetime
+) -> ParameterVersionOut:
+    """Store a new version; refused once the year's budgets are derived (they are frozen then)."""
+    require_officer(who)
+    await s.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"params:{county}:{year}"))))
+    if await s.get(InsuranceYear, (county, year)) is not None:
+        raise conflict(
+            "parameters-frozen",
+            "该年度预算已编制，参数不可再改",
+            "the year's budgets are derived; its parameters are frozen",
+        )
+    data = body.model_dump(mode="json")
+    try:
+        check_parameters(to_domain(data))
+    except ParameterError as e:
+        raise invalid(e) from None
+    wanted = {c.community_id for c in body.communities}
+    known = set(
+        (
+            await s.scalars(
+                sa.select(RmCommunity.id).where(RmCommunity.id.in_(wanted), RmCommunity.county_code == county)
+            )
+        ).all()
+    )
+    if wanted - known:
+        raise Problem(
+            422,
+            "unknown-community",
+            "参数中有不属于该县的医共体",
+            f"communities not known in county {county}: {sorted(map(str, wanted - known))}",
+        )
+    latest = await s.scalar(
+        sa.select(sa.func.max(ParameterVersion.version)).where(
+            ParameterVersion.county_code == county, ParameterVersion.year == year
+        )
+    )
+    row = ParameterVersion(
+        id=uuid.uuid4(),
+        county_code=county,
+        year=year,
+        version=(latest or 0) + 1,
+        parameters=data,
+        created_by=who.subject,
+        created_at=now,
+    )
+    s.add(row)
+    await s.flush()
+    return _version_out(row, None)
+
+
+async def parameter_versions(s: AsyncSession, county: str, year: int) -> list[ParameterVersionOut]:
+    year_row = await s.get(InsuranceYear, (county, year))
+    rows = (
+        await s.scalars(
+            sa.select(ParameterVersion)
+            .where(ParameterVersion.county_code == county, ParameterVersion.year == year)
+            .order_by(ParameterVersion.version)
+        )
+    ).all()
+    return [_version_out(r, year_row.parameter_version if year_row else None) for r in rows]
+
+
+async def derive_budgets(s: AsyncSession, who: Principal, county: str, year: int, now: datetime) -> RunOut:
+    """Budgets of every community from the latest parameters; deriving twice changes nothing."""
+    require_officer(who)
+    await s.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"params:{county}:{year}"))))
+    existing = await s.get(InsuranceYear, (county, year))
+    if existing is None:
+        row = await s.scalar(
+            sa.select(ParameterVersion)
+            .where(ParameterVersion.county_code == county, ParameterVersion.year == year)
+            .order_by(ParameterVersion.version.desc())
+            .limit(1)
+        )
+        if row is None:
+            raise conflict("no-parameters", "该年度尚未设置参数", f"no parameters set for {county} {year}")
+        params = to_domain(row.parameters)
+        try:
+            budgets = community_budgets(params)
+        except ParameterError as e:
+            raise invalid(e) from None
+        county_lines = county_fund(fund_year(params))
+        s.add(InsuranceYear(county_code=county, year=year, parameter_version=row.version, status="budgeted"))
+        for b in budgets:
+            s.add(
+                Budget(
+                    county_code=county,
+                    year=year,
+                    community_id=uuid.UUID(b.community_id),
+                    parameter_version=row.version,
+                    covered_residents=b.covered_residents,
+                    amount=b.amount,
+                    capitation_pool=b.capitation_pool,
+                    dip_budget=b.dip_budget,
+                    derivation=[{"label": x.label, "fen": x.fen} for x in b.derivation],
+                    created_at=now,
+                )
+            )
+        await s.flush()
+        journal = budget_journal(county, year, county_lines, budgets)
+        await post_journal(s, journal, county, year, None, now, county)
+        return RunOut(
+            kind="budget",
+            county_code=county,
+            year=year,
+            posted=True,
+            journals=[{"key": journal.key, "lines": len(journal.lines)}],
+        )
+    return RunOut(kind="budget", county_code=county, year=year, posted=False, journals=[])
+
+
+async def list_budgets(s: AsyncSession, county: str, year: int) -> list[BudgetOut]:
+    rows = (
+        await s.scalars(
+            sa.select(Budget)
+            .where(Budget.county_code == county, Budget.year == year)
+            .order_by(Budget.community_id)
+        )
+    ).all()
+    return [BudgetOut.model_validate(r) for r in rows]
