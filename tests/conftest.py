@@ -16,6 +16,10 @@ import sqlalchemy as sa
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from services.billing.app import create_app as create_billing_app
+from services.billing.events import TOPICS as BILLING_TOPICS
+from services.billing.readmodel import CONSUMED_TOPICS as BILLING_CONSUMED
+from services.billing.settings import BillingSettings
 from services.referral.app import create_app as create_referral_app
 from services.referral.events import TOPICS as REFERRAL_TOPICS
 from services.referral.settings import ReferralSettings
@@ -183,3 +187,52 @@ async def world(registry_app, referral_engine: AsyncEngine, signer: DevSigner): 
     from .referral.world import make_world
 
     return await make_world(registry_app, referral_engine, signer)
+
+
+BILLING_DB = f"{PG}/billing_test"
+BILLING_MIGRATIONS = Path(__file__).parents[1] / "services" / "billing" / "migrations"
+
+
+@pytest_asyncio.fixture(scope="session")
+async def billing_db() -> AsyncIterator[str]:
+    await recreate_database("billing_test")
+    await asyncio.to_thread(upgrade, BILLING_MIGRATIONS, BILLING_DB)
+    await ensure_topics(KAFKA, [*BILLING_TOPICS, *BILLING_CONSUMED])
+    yield BILLING_DB
+
+
+@pytest_asyncio.fixture(scope="session")
+async def billing_engine(billing_db: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(billing_db)
+    yield engine
+    await engine.dispose()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def billing_app(billing_db: str, signer: DevSigner):  # type: ignore[no-untyped-def]
+    settings = BillingSettings(
+        database_url=billing_db,
+        kafka_bootstrap_servers=KAFKA,
+        run_workers=False,
+        log_json=False,
+        log_level="WARNING",
+        auth_jwks=json.dumps(signer.jwks()),
+    )
+    app = create_billing_app(settings, clock=FixedClock(NOW))
+    yield app
+    await app.state.db.dispose()
+
+
+@pytest_asyncio.fixture
+async def billing_client(billing_app) -> AsyncIterator[AsyncClient]:  # type: ignore[no-untyped-def]
+    async with AsyncClient(transport=ASGITransport(app=billing_app), base_url="http://billing") as c:
+        yield c
+
+
+@pytest_asyncio.fixture(scope="session")
+async def county(registry_app, referral_app, referral_engine, billing_engine, signer):  # type: ignore[no-untyped-def]
+    """A county built in the real registry; its events reach billing (and referral) through Kafka, and
+    an accepted upward referral reaches billing from the referral service."""
+    from .billing.world import make_billing_world
+
+    return await make_billing_world(registry_app, referral_app, referral_engine, billing_engine, signer)

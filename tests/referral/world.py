@@ -224,22 +224,16 @@ async def ship_registry_events(
     return consumer
 
 
-async def start_group_at_the_end(group: str) -> None:
+async def start_group_at_the_end(group: str, topics: list[str] = REGISTRY_TOPICS) -> None:
     """Commit the group's offsets at the current end of the registry topics, so it reads only what this
     session's registry writes (the broker of a developer's machine keeps every earlier run's events)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=KAFKA, group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
-        parts = [
-            TopicPartition(t, p) for t in REGISTRY_TOPICS for p in (consumer.partitions_for_topic(t) or ())
-        ]
+        parts = [TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())]
         if not parts:
             await consumer._client.force_metadata_update()
-            parts = [
-                TopicPartition(t, p)
-                for t in REGISTRY_TOPICS
-                for p in (consumer.partitions_for_topic(t) or ())
-            ]
+            parts = [TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())]
         consumer.assign(parts)
         ends = await consumer.end_offsets(parts)
         if ends:

@@ -50,5 +50,5 @@ def price_claims(facts: list[ClaimFacts], params: YearParameters, chain_met: dic
             # 同病同价: a grassroots disease group pays the same at every tier
             coefficient = Decimal(1) if f.grassroots_disease else params.dip_tier_coefficients[f.tier]
             weighted = (f.dip_points * coefficient).quantize(FOUR, rounding=ROUND_HALF_UP)
-        out.append(Priced(deductible, ratio, share, weighted))
+        out.append(Priced(deductible, ratio.quantize(FOUR), share, weighted))
     return out

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.auth import Principal, Role, forbidden
 from shared.problems import Problem
 
-from ..domain.claims_batch import ClaimFacts, price_claims
+from ..domain.claims_batch import FOUR, ClaimFacts, price_claims
 from ..domain.parameters import YearParameters
 from ..models import (
     Claim,
@@ -290,7 +290,7 @@ async def ingest_claims(
                     "diagnosis_icd10": c.diagnosis_icd10,
                     "grassroots_disease": f.grassroots_disease,
                     "dip_group": c.dip_group,
-                    "dip_points": c.dip_points,
+                    "dip_points": c.dip_points.quantize(FOUR) if c.dip_points is not None else None,
                     "weighted_points": p.weighted_points,
                     "total_cost": c.total_cost,
                     "eligible_cost": c.eligible_cost,

@@ -80,5 +80,5 @@ async def balances(
             str(community_id) if community_id else None,
             str(institution_id) if institution_id else None,
         )
-        out[key] = int(total or 0)  # type: ignore[arg-type]
+        out[key] = int(total or 0)
     return out

@@ -309,6 +309,7 @@ async def _contracts(s: AsyncSession, year: int) -> dict[str, dict[str, int]]:
     rows = (
         await s.execute(
             sa.select(RmTeam.community_id, RmTeam.institution_id, sa.func.count())
+            .select_from(RmContract)
             .join(RmTeam, RmTeam.id == RmContract.team_id)
             .where(
                 RmContract.status == "active",
