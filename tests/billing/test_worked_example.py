@@ -216,7 +216,7 @@ async def test_year_with_a_surplus(billing_client: AsyncClient, county: World) -
         [claim(w, "T1-late", "township1", "resident3", "outpatient", "2026-12-30", 1_000)],
         status=409,
     )
-    assert late["errors"][0]["type"] == "period-closed"
+    assert late["errors"][0]["slug"] == "period-closed"
     assert (await run(c, w, "2026/prepayments/1", status=409))["type"].endswith("year-settled")
     assert (await run(c, w, "2026/settlement", {"scores": {}}))["posted"] is False
 

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,7 +33,8 @@ from ..referral.world import (
 )
 
 GROUP = f"billing-test-{uuid.uuid4().hex[:8]}"
-Ready = Callable[[AsyncEngine], Awaitable[bool]]
+SESSION_START = datetime.now(UTC)  # events older than this are an earlier run's, on a developer's broker
+Ready = Callable[[AsyncEngine, IdempotentConsumer], Awaitable[bool]]
 
 
 async def run_billing_consumer(engine: AsyncEngine, ready: Ready, seconds: float = 60) -> IdempotentConsumer:
@@ -43,7 +45,7 @@ async def run_billing_consumer(engine: AsyncEngine, ready: Ready, seconds: float
     try:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
-        while not await ready(engine):
+        while not await ready(engine, consumer):
             assert loop.time() < deadline, "billing read model not ready in time"
             await asyncio.sleep(0.2)
     finally:
@@ -55,7 +57,7 @@ async def run_billing_consumer(engine: AsyncEngine, ready: Ready, seconds: float
 
 
 def has_ids(ids: set[str]) -> Ready:
-    async def ready(engine: AsyncEngine) -> bool:
+    async def ready(engine: AsyncEngine, consumer: IdempotentConsumer) -> bool:
         async with engine.connect() as conn:
             found = set(
                 (

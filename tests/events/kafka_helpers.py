@@ -12,11 +12,14 @@ from shared.events import EventEnvelope
 
 
 async def collect(
-    bootstrap: str, topic: str, until: Callable[[list[EventEnvelope]], bool], seconds: float = 30.0
+    bootstrap: str,
+    topic: str | list[str],
+    until: Callable[[list[EventEnvelope]], bool],
+    seconds: float = 30.0,
 ) -> list[EventEnvelope]:
-    """Read `topic` from the beginning with a fresh group until `until(events)` holds or time runs out."""
+    """Read the topic(s) from the beginning with a fresh group until `until(events)` holds or time runs out."""
     consumer = AIOKafkaConsumer(
-        topic,
+        *([topic] if isinstance(topic, str) else topic),
         bootstrap_servers=bootstrap,
         group_id=f"test-{uuid.uuid4()}",
         auto_offset_reset="earliest",

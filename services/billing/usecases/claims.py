@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal, Role, forbidden
-from shared.problems import Problem
+from shared.problems import TYPE_BASE, Problem
 
 from ..domain.claims_batch import FOUR, ClaimFacts, price_claims
 from ..domain.parameters import YearParameters
@@ -54,14 +54,14 @@ class BatchErrors:
         self.items: list[dict[str, Any]] = []
 
     def add(self, i: int, c: ClaimIn, slug: str, zh: str, en: str) -> None:
-        self.items.append({"index": i, "claim_no": c.claim_no, "type": slug, "title_zh": zh, "title_en": en})
+        self.items.append({"index": i, "claim_no": c.claim_no, "type": TYPE_BASE + slug, "slug": slug, "title_zh": zh, "title_en": en})
 
     def raise_if_any(self, status: int = 422) -> None:
         if self.items:
             first = self.items[0]
             raise Problem(
                 status,
-                first["type"] if len({x["type"] for x in self.items}) == 1 else "claims-rejected",
+                first["slug"] if len({x["slug"] for x in self.items}) == 1 else "claims-rejected",
                 f"{len(self.items)} 条结算单被拒绝，整批未写入",
                 f"{len(self.items)} claim(s) refused; nothing in the batch was stored",
                 errors=self.items[:100],
@@ -211,7 +211,7 @@ async def ingest_claims(
         assert county is not None
         fresh.append((i, c, county))
     errors.raise_if_any(
-        409 if errors.items and all(e["type"] == "period-closed" for e in errors.items) else 422
+        409 if errors.items and all(e["slug"] == "period-closed" for e in errors.items) else 422
     )
 
     # grassroots catalogue: the code itself or its three-character category
