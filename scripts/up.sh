@@ -42,7 +42,7 @@ export AUTH_JWKS_URL="http://127.0.0.1:8000/.well-known/jwks.json"
 ADMIN_PASSWORD="${ADMIN_PASSWORD:-yigongti-admin}"
 
 # service name, port
-services=("gateway 8000" "registry 8001" "referral 8002")
+services=("gateway 8000" "registry 8001" "referral 8002" "billing 8003")
 for entry in "${services[@]}"; do
   read -r name port <<<"$entry"
   export DATABASE_URL="$pg_base/$name"
@@ -83,6 +83,7 @@ Yigongti is up.
                  grant_type=password username=admin password=$ADMIN_PASSWORD)
   Registry API   http://127.0.0.1:8001/docs
   Referral API   http://127.0.0.1:8002/docs   (Bearer token: python -m shared.devtokens mint .local/auth --role ...)
+  Billing API    http://127.0.0.1:8003/docs   (insurance officer: --role insurance_officer; HIS: --role his_system)
   Tokens         TOKEN=\$(.venv/bin/python -m shared.devtokens mint .local/auth --role commission_admin)
   e.g.           curl -H "Authorization: Bearer \$TOKEN" 'http://127.0.0.1:8001/v1/coverage/counties/411081'
                  .venv/bin/python scripts/demo_referral.py   # a referral up and back home, end to end

@@ -43,7 +43,11 @@ def merge_openapi(own: dict[str, Any], upstream: dict[str, dict[str, Any]]) -> d
 def create_app(settings: GatewaySettings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or get_settings()
     upstreams = Upstreams(
-        {"registry": settings.registry_url, "referral": settings.referral_url},
+        {
+            "registry": settings.registry_url,
+            "referral": settings.referral_url,
+            "billing": settings.billing_url,
+        },
         settings.upstream_timeout_seconds,
     )
     limiter = RateLimiter(settings.redis_url, settings.rate_limit_burst, settings.rate_limit_per_second)

@@ -12,6 +12,7 @@ class GatewaySettings(ServiceSettings):
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:55432/gateway"
     registry_url: str = "http://127.0.0.1:8001"
     referral_url: str = "http://127.0.0.1:8002"
+    billing_url: str = "http://127.0.0.1:8003"
     # 32 random bytes, base64: seals the signing keys at rest. Deployments set it from a Secret.
     key_secret: str = "eWlnb25ndGktZ2F0ZXdheS1kZXYta2V5LTMyYnl0ZSE="
     access_ttl_seconds: int = 900

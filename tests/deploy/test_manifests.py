@@ -15,6 +15,8 @@ from compose_spec import PyCompose
 from kubernetes_validate import validate
 from pydantic_settings import BaseSettings
 
+from services.billing.app import create_app as create_billing
+from services.billing.settings import BillingSettings
 from services.gateway.app import create_app as create_gateway
 from services.gateway.settings import GatewaySettings
 from services.referral.app import create_app as create_referral
@@ -27,6 +29,7 @@ SERVICES: dict[str, type[BaseSettings]] = {
     "gateway": GatewaySettings,
     "registry": RegistrySettings,
     "referral": ReferralSettings,
+    "billing": BillingSettings,
 }
 K8S_VERSION = "1.32.0"
 
@@ -96,7 +99,12 @@ def test_deployments_set_exactly_what_the_code_reads(manifests: list[dict[str, A
 
 
 def test_probes_hit_real_endpoints_on_the_serving_port(manifests: list[dict[str, Any]]) -> None:
-    apps = {"gateway": create_gateway(), "registry": create_registry(), "referral": create_referral()}
+    apps = {
+        "gateway": create_gateway(),
+        "registry": create_registry(),
+        "referral": create_referral(),
+        "billing": create_billing(),
+    }
     for doc in (d for d in manifests if d["kind"] == "Deployment"):
         name = doc["metadata"]["name"]
         container = doc["spec"]["template"]["spec"]["containers"][0]

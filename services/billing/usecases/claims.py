@@ -54,7 +54,16 @@ class BatchErrors:
         self.items: list[dict[str, Any]] = []
 
     def add(self, i: int, c: ClaimIn, slug: str, zh: str, en: str) -> None:
-        self.items.append({"index": i, "claim_no": c.claim_no, "type": TYPE_BASE + slug, "slug": slug, "title_zh": zh, "title_en": en})
+        self.items.append(
+            {
+                "index": i,
+                "claim_no": c.claim_no,
+                "type": TYPE_BASE + slug,
+                "slug": slug,
+                "title_zh": zh,
+                "title_en": en,
+            }
+        )
 
     def raise_if_any(self, status: int = 422) -> None:
         if self.items:

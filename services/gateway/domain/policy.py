@@ -48,6 +48,19 @@ RULES = [
     ),
     Rule("referral", re.compile(r"^/v1/sessions"), EVERYONE),
     Rule("referral", re.compile(r"^/v1/"), ALL_STAFF),
+    # billing: HIS systems post claims and contest charges; the agency and the commission read the money
+    Rule(
+        "billing",
+        re.compile(r"^/v1/(claims|claims:batch)(/|$)"),
+        frozenset({Role.HIS_SYSTEM, Role.INSURANCE_OFFICER, Role.COMMISSION_ADMIN}),
+        personal_data=True,
+    ),
+    Rule(
+        "billing",
+        re.compile(r"^/v1/disputes(/|$)"),
+        frozenset({Role.HIS_SYSTEM, Role.INSURANCE_OFFICER, Role.COMMISSION_ADMIN}),
+    ),
+    Rule("billing", re.compile(r"^/v1/"), frozenset({Role.INSURANCE_OFFICER, Role.COMMISSION_ADMIN})),
 ]
 
 
