@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: up test unit lint typecheck check infra-up infra-down bench bench-booking bench-gateway clean
+.PHONY: up test unit lint typecheck check infra-up infra-down bench bench-booking bench-gateway bench-billing clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -51,4 +51,7 @@ bench-booking: $(STAMP) infra-up
 bench-gateway: $(STAMP) infra-up
 	$(PY) bench/gateway_hop.py
 
-bench: bench-booking bench-gateway
+bench-billing: $(STAMP) infra-up
+	$(PY) bench/billing_settlement.py
+
+bench: bench-booking bench-gateway bench-billing
