@@ -1,4 +1,4 @@
-"""The running platform for gateway tests: the gateway, the registry and the referral service as real
+"""The running platform for gateway tests: the gateway, the registry, referral and billing services as real
 processes on loopback ports, the services trusting the gateway's JWKS URL."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import httpx
 
 from ..conftest import KAFKA, PG, REDIS
 
-GATEWAY, REGISTRY, REFERRAL = 18310, 18311, 18312
+GATEWAY, REGISTRY, REFERRAL, BILLING = 18310, 18311, 18312, 18313
 ADMIN_PASSWORD = "commission-admin-pass"
 
 
@@ -35,6 +35,7 @@ def running_platform() -> Iterator[str]:
         DATABASE_URL=f"{PG}/gateway_test",
         REGISTRY_URL=f"http://127.0.0.1:{REGISTRY}",
         REFERRAL_URL=f"http://127.0.0.1:{REFERRAL}",
+        BILLING_URL=f"http://127.0.0.1:{BILLING}",
         UPSTREAM_TIMEOUT_SECONDS="5",
         KEY_RING_REFRESH_SECONDS="1",
         REDIS_URL=REDIS,
@@ -68,9 +69,13 @@ def running_platform() -> Iterator[str]:
             [sys.executable, "-m", "services.referral", "serve", "--port", str(REFERRAL)],
             env=_env(DATABASE_URL=f"{PG}/referral_test", AUTH_JWKS_URL=jwks_url),
         ),
+        subprocess.Popen(
+            [sys.executable, "-m", "services.billing", "serve", "--port", str(BILLING)],
+            env=_env(DATABASE_URL=f"{PG}/billing_test", AUTH_JWKS_URL=jwks_url),
+        ),
     ]
     try:
-        for port in (GATEWAY, REGISTRY, REFERRAL):
+        for port in (GATEWAY, REGISTRY, REFERRAL, BILLING):
             for _ in range(150):
                 try:
                     if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:

@@ -18,6 +18,7 @@ import pytest_asyncio
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from ..billing.helpers import claim, parameters
 from ..conftest import PG, recreate_database
 from ..referral.test_referral_flows import upward
 from ..referral.world import World
@@ -25,7 +26,7 @@ from .platform import ADMIN_PASSWORD, running_platform, token
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def gateway_url(world: World) -> AsyncIterator[str]:
+async def gateway_url(world: World, billing_db: str) -> AsyncIterator[str]:
     await recreate_database("gateway_test")
     with running_platform() as url:
         yield url
@@ -138,6 +139,7 @@ async def test_one_api_and_docs(gw: httpx.AsyncClient) -> None:
         "/api/registry/v1/residents",
         "/api/referral/v1/referrals",
         "/api/referral/v1/bookings",
+        "/api/billing/v1/claims:batch",
     } <= paths
     docs = await gw.get("/docs")
     assert docs.status_code == 200 and "/openapi.json" in docs.text
@@ -206,7 +208,11 @@ async def test_roles_bola_and_forged_headers(gw: httpx.AsyncClient, world: World
         },
     )
     assert forged.status_code == 404
-    assert (await gw.get("/api/billing/v1/anything", headers=doctor)).status_code == 404
+    assert (await gw.get("/api/pharmacy/v1/anything", headers=doctor)).status_code == 404  # no such service
+    # billing's figures are for the insurance agency and the commission, not a village doctor
+    assert (
+        await gw.get("/api/billing/v1/insurance-years/411081/2026/budgets", headers=doctor)
+    ).status_code == 403
     big = await gw.post("/api/referral/v1/referrals", headers=doctor, content=b"x" * 1_100_000)
     assert big.status_code == 413
 
@@ -275,3 +281,49 @@ async def test_key_rotation_reaches_the_services(gw: httpx.AsyncClient, prepared
     await asyncio.sleep(1.5)  # the platform's gateway reloads its key ring every second
     stale = await gw.get("/api/registry/v1/institutions", headers=old)
     assert stale.status_code == 401  # a token from a rotated-out key
+
+
+async def test_insurance_officer_and_his_use_billing_through_the_gateway(
+    gw: httpx.AsyncClient, county: World
+) -> None:
+    """The billing county (its registry data reached billing through Kafka): an officer opens a year, a
+    hospital's HIS posts a claim with client credentials, the officer reads the ledger."""
+    admin = await token(gw, grant_type="password", username="admin", password=ADMIN_PASSWORD)  # keys rotated
+    r = await gw.post(
+        "/admin/clients",
+        headers=admin,
+        json={
+            "client_id": "his-billing-township1",
+            "client_secret": "s3cret-his-billing-t1",
+            "institution_id": county.ids["township1"],
+            "community_id": county.ids["community1"],
+        },
+    )
+    assert r.status_code == 201, r.text
+    r = await gw.post(
+        "/admin/users",
+        headers=admin,
+        json={"username": "officer1", "password": "insurance-officer-1", "role": "insurance_officer"},
+    )
+    assert r.status_code == 201, r.text
+    officer = await token(gw, grant_type="password", username="officer1", password="insurance-officer-1")
+    his = await token(
+        gw,
+        grant_type="client_credentials",
+        client_id="his-billing-township1",
+        client_secret="s3cret-his-billing-t1",
+    )
+    year = "/api/billing/v1/insurance-years/411081/2032"
+    r = await gw.post(f"{year}/parameters", headers=officer, json=parameters(county, (10, 10)))
+    assert r.status_code == 201, r.text
+    assert (await gw.post(f"{year}/budgets", headers=officer)).json()["posted"] is True
+    assert (await gw.post(f"{year}/budgets", headers=his)).status_code == 403  # the gateway's fence
+    body = claim(county, "GW-1", "township1", "resident1", "outpatient", "2032-04-01", 30_000)
+    r = await gw.post("/api/billing/v1/claims", headers=his | {"Idempotency-Key": "gw-claim-1"}, json=body)
+    assert r.status_code == 201 and r.json()["insurance_share"] == 8_500, r.text  # 85 % of (30,000 − 20,000)
+    again = await gw.post(
+        "/api/billing/v1/claims", headers=his | {"Idempotency-Key": "gw-claim-1"}, json=body
+    )
+    assert again.json()["id"] == r.json()["id"]
+    tb = (await gw.get(f"{year}/trial-balance", headers=officer)).json()
+    assert tb["balanced"] and tb["total_debit"] > 0
