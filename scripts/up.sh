@@ -87,6 +87,7 @@ Yigongti is up.
   Tokens         TOKEN=\$(.venv/bin/python -m shared.devtokens mint .local/auth --role commission_admin)
   e.g.           curl -H "Authorization: Bearer \$TOKEN" 'http://127.0.0.1:8001/v1/coverage/counties/411081'
                  .venv/bin/python scripts/demo_referral.py   # a referral up and back home, end to end
+                 .venv/bin/python scripts/demo_billing.py    # a quarter of the insurance year, via the gateway
   PostgreSQL     ${pg_base}
   Kafka          ${KAFKA_BOOTSTRAP_SERVERS}
 Press Ctrl-C to stop everything this started.
