@@ -54,7 +54,7 @@ async def test_replaying_billing_events_rebuilds_the_balances(
     billing_client: AsyncClient, billing_engine: AsyncEngine, county: World
 ) -> None:
     c, w = billing_client, county
-    await open_year(c, w, YEAR, parameters(w, (10, 10)))
+    budgets = await open_year(c, w, YEAR, parameters(w, (10, 10)))
     # two officers start the same prepayment at once: one posts, the other finds it done
     first, second = await asyncio.gather(
         c.post(f"/v1/insurance-years/411081/{YEAR}/prepayments/1", headers=officer(w)),
@@ -77,6 +77,10 @@ async def test_replaying_billing_events_rebuilds_the_balances(
 
     events = [e for e in await collect(KAFKA, TOPICS, all_journals) if e.time >= SESSION_START]
     rebuilt = project(events, keys)
+    derived = [e.data for e in events if e.type == "billing.budget.derived" and e.data["year"] == YEAR]
+    assert {d["community_id"]: d["amount"] for d in derived} == {
+        b["community_id"]: b["amount"] for b in budgets
+    }
     assert {k: v for k, v in rebuilt.items() if v} == {k: v for k, v in balances.items() if v}
     assert sum(rebuilt.values()) == 0
 

@@ -14,6 +14,7 @@ from shared.problems import Problem
 from ..domain.budget import community_budgets, county_fund, fund_year
 from ..domain.parameters import ParameterError, check_parameters
 from ..domain.postings import budget_journal
+from ..events import publish
 from ..models import Budget, InsuranceYear, ParameterVersion, RmCommunity
 from ..schemas import BudgetOut, ParametersIn, ParameterVersionOut, RunOut
 from .common import conflict, require_officer, to_domain
@@ -138,6 +139,9 @@ async def derive_budgets(s: AsyncSession, who: Principal, county: str, year: int
         await s.flush()
         journal = budget_journal(county, year, county_lines, budgets)
         await post_journal(s, journal, county, year, None, now, county)
+        for out in await list_budgets(s, county, year):  # each community's budget with its derivation
+            data = out.model_dump(mode="json")
+            await publish(s, "budget.derived", str(out.community_id), f"community/{out.community_id}", data)
         return RunOut(
             kind="budget",
             county_code=county,
