@@ -54,6 +54,29 @@ async def resident(s: AsyncSession, ident: uuid.UUID) -> Any:
     return res
 
 
+async def resident_and_team(s: AsyncSession, resident_id: uuid.UUID, today: date) -> list[uuid.UUID]:
+    """One round trip for the family-doctor booking path: the resident must exist; the answer is the
+    members of the team they are actively contracted with today (empty if none)."""
+    r, c, t = m.RmResident.__table__, m.RmContract.__table__, m.RmTeam.__table__
+    team = (
+        sa.select(t.c.members)
+        .select_from(c.join(t, t.c.id == c.c.team_id))
+        .where(
+            c.c.resident_id == r.c.id,
+            c.c.status == "active",
+            c.c.start_date <= today,
+            c.c.end_date >= today,
+            t.c.active,
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+    row = (await s.execute(sa.select(r.c.id, team).where(r.c.id == resident_id, r.c.active))).first()
+    if row is None:
+        raise unknown("居民", "resident", resident_id)
+    return list(row[1] or [])
+
+
 async def active_contract_team(s: AsyncSession, resident_id: uuid.UUID, today: date) -> m.RmTeam | None:
     team = await s.scalar(
         sa.select(m.RmTeam)

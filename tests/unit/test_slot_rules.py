@@ -1,3 +1,4 @@
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -17,6 +18,7 @@ from services.referral.domain.slots import (
     pools_for,
     split_capacity,
 )
+from services.referral.usecases import slot_memory
 
 START = datetime(2026, 3, 20, 0, 30, tzinfo=UTC)
 
@@ -85,3 +87,15 @@ def test_waitlist_order_and_compliance() -> None:
     ordered = sorted(queue, key=lambda e: (URGENCY_RANK[e[0]], e[1]))  # the waitlist's ORDER BY
     assert [u for u, _ in ordered] == [Urgency.EMERGENCY, Urgency.URGENT, Urgency.ROUTINE]
     assert compliant(40, 100) and not compliant(39, 100) and compliant(0, 0)
+
+
+def test_full_pools_memory_lasts_a_second_of_either_clock_and_ends_when_a_slot_frees() -> None:
+    session = uuid.uuid4()
+    key = (session, ("public",))
+    now = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
+    slot_memory.full_pools.put(key, now)
+    assert slot_memory.still_full(key, now + timedelta(milliseconds=500))
+    assert not slot_memory.still_full(key, now + timedelta(minutes=11))  # holds expired meanwhile
+    assert not slot_memory.still_full(key, now - timedelta(seconds=1))
+    slot_memory.slot_freed(session)
+    assert not slot_memory.still_full(key, now)

@@ -40,6 +40,7 @@ from ..domain.slots import (
 )
 from ..domain.states import Action, Status
 from ..schemas import BookIn, BookingOut, HoldOut, SessionIn, SessionOut, WaitlistIn, WaitlistOut
+from . import slot_memory
 from .common import load, record, transition
 
 SESSIONS, BOOKINGS = "referral.sessions", "referral.bookings"
@@ -155,9 +156,14 @@ class SessionInfo:
 SESSION_COLUMNS = [m.Session.__table__.c[f.name] for f in fields(SessionInfo)]
 
 
-async def _session(s: AsyncSession, ident: uuid.UUID, now: datetime) -> SessionInfo:
-    row = (await s.execute(sa.select(*SESSION_COLUMNS).where(m.Session.__table__.c.id == ident))).first()
-    sess = SessionInfo(*row) if row is not None else None
+async def _session(s: AsyncSession, ident: uuid.UUID, now: datetime, fresh: bool = False) -> SessionInfo:
+    cached = None if fresh else slot_memory.sessions.get(ident)
+    sess = cached if isinstance(cached, SessionInfo) else None
+    if sess is None:
+        row = (await s.execute(sa.select(*SESSION_COLUMNS).where(m.Session.__table__.c.id == ident))).first()
+        sess = SessionInfo(*row) if row is not None else None
+        if sess is not None and sess.status == "open":
+            slot_memory.sessions.put(ident, sess)
     if sess is None:
         raise Problem(404, "not-found", "出诊不存在", "Session not found")
     if sess.status != "open":
@@ -172,14 +178,15 @@ async def _channel(
 ) -> tuple[Channel, m.Referral | None]:
     """Who books decides the pools: residents the public pool for themselves, family doctors their
     contracted residents, the receiving hospital's referral office any pool for an accepted referral."""
-    await lookups.resident(s, body.resident_id)
+    if principal.role != Role.FAMILY_DOCTOR:
+        await lookups.resident(s, body.resident_id)
     if principal.role == Role.RESIDENT:
         if principal.resident_id != body.resident_id:
             raise forbidden("a resident books only for themselves")
         return Channel.RESIDENT, None
     if principal.role == Role.FAMILY_DOCTOR:
-        team = await lookups.active_contract_team(s, body.resident_id, now.astimezone(SHANGHAI).date())
-        if team is None or principal.practitioner_id not in team.members:
+        members = await lookups.resident_and_team(s, body.resident_id, now.astimezone(SHANGHAI).date())
+        if principal.practitioner_id not in members:
             raise RuleViolation(
                 "not-contracted",
                 "只能为本团队签约居民预约家庭医生号源",
@@ -212,6 +219,15 @@ async def _channel(
     raise forbidden(f"a {principal.role} cannot book this session")
 
 
+def no_free_slot() -> RuleViolation:
+    return RuleViolation(
+        "no-free-slot",
+        "该出诊已无可用号源，可加入候补",
+        "No free slot in the pools you may use; join the waitlist",
+        409,
+    )
+
+
 GRAB = sa.text("""
 UPDATE slots SET status = :status, hold_id = :hold_id, hold_expires_at = :expires,
        hold_for_resident_id = :resident_id, hold_referral_id = :referral_id
@@ -219,6 +235,7 @@ WHERE id = (
     SELECT id FROM slots
     WHERE session_id = :session_id AND pool = ANY(CAST(:pools AS varchar[]))
       AND (status = 'free' OR (status = 'held' AND hold_expires_at < :now))
+      AND EXISTS (SELECT 1 FROM sessions WHERE id = :session_id AND status = 'open' AND starts_at > :now)
     ORDER BY array_position(CAST(:pools AS varchar[]), pool), slot_no
     LIMIT 1 FOR UPDATE SKIP LOCKED)
 RETURNING id, pool
@@ -235,7 +252,12 @@ async def _grab(
     referral_id: uuid.UUID | None,
     hold_id: uuid.UUID | None = None,
     expires: datetime | None = None,
+    remember_full: bool = False,
 ) -> tuple[uuid.UUID, str]:
+    """`remember_full` (direct bookings and holds): answer from, and feed, the "pools were full" memory."""
+    key = (sess.id, tuple(str(p) for p in pools))
+    if remember_full and slot_memory.still_full(key, now):
+        raise no_free_slot()
     row = (
         await s.execute(
             GRAB,
@@ -252,12 +274,10 @@ async def _grab(
         )
     ).first()
     if row is None:
-        raise RuleViolation(
-            "no-free-slot",
-            "该出诊已无可用号源，可加入候补",
-            "No free slot in the pools you may use; join the waitlist",
-            409,
-        )
+        if remember_full:
+            await _session(s, sess.id, now, fresh=True)  # cancelled or started since we looked: say so
+            slot_memory.full_pools.put(key, now)
+        raise no_free_slot()
     return row[0], row[1]
 
 
@@ -352,7 +372,9 @@ async def book(
 ) -> BookingOut:
     sess = await _session(s, body.session_id, now)
     channel, referral, pools = await _pools(s, principal, body, sess, now, policy)
-    slot_id, pool = await _grab(s, sess, pools, now, "booked", body.resident_id, body.referral_id)
+    slot_id, pool = await _grab(
+        s, sess, pools, now, "booked", body.resident_id, body.referral_id, remember_full=True
+    )
     return await _confirm(s, principal, sess, slot_id, pool, channel, body.resident_id, referral, now)
 
 
@@ -363,7 +385,7 @@ async def hold(
     _, _, pools = await _pools(s, principal, body, sess, now, policy)
     hold_id, expires = uuid.uuid4(), now + policy.hold_for
     slot_id, pool = await _grab(
-        s, sess, pools, now, "held", body.resident_id, body.referral_id, hold_id, expires
+        s, sess, pools, now, "held", body.resident_id, body.referral_id, hold_id, expires, remember_full=True
     )
     return HoldOut(hold_id=hold_id, slot_id=slot_id, session_id=sess.id, pool=pool, expires_at=expires)
 
@@ -419,6 +441,7 @@ async def cancel_booking(
     booking.status, booking.cancelled_at = "cancelled", now
     await s.execute(sa.update(m.Slot).where(m.Slot.id == booking.slot_id).values(status="free"))
     await s.flush()
+    slot_memory.slot_freed(sess.id)
     out = BookingOut.model_validate(booking)
     await _event(s, BOOKINGS, "booking.cancelled", booking.id, out.model_dump(mode="json"))
     await offer_to_waitlist(s, sess, now, policy)
@@ -560,6 +583,7 @@ async def release_unbooked(s: AsyncSession, now: datetime, policy: SlotPolicy) -
         )
         sess = await s.get(m.Session, sid)
         assert sess is not None
+        slot_memory.slot_freed(sid)
         await offer_to_waitlist(s, sess, now, policy)
     return len(released)
 
