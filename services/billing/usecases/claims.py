@@ -159,7 +159,13 @@ async def ingest_claims(
 
     async def year_of(county: str, year: int) -> tuple[InsuranceYear, YearParameters] | None:
         if (county, year) not in years:
-            row = await s.get(InsuranceYear, (county, year))
+            # FOR SHARE: a month close (FOR UPDATE) waits for claims being stored and they wait for it,
+            # so a claim is either in the month it closes or refused as late — never lost between them
+            row = await s.scalar(
+                sa.select(InsuranceYear)
+                .where(InsuranceYear.county_code == county, InsuranceYear.year == year)
+                .with_for_update(read=True)
+            )
             params = None
             if row is not None:
                 params = await s.scalar(

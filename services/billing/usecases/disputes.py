@@ -46,7 +46,7 @@ async def open_dispute(s: AsyncSession, who: Principal, body: DisputeIn, now: da
             "医共体内就诊按人头/DIP 支付，不单独扣费",
             "care inside the community is paid by capitation or DIP; no charge to dispute",
         )
-    year = await s.get(InsuranceYear, (claim.county_code, claim.year))
+    year = await _year(s, claim)
     if year is None or year.status == "settled":
         raise conflict("year-settled", "该年度已清算", "the claim's year is settled")
     if claim.month > year.closed_months:
@@ -76,6 +76,15 @@ async def open_dispute(s: AsyncSession, who: Principal, body: DisputeIn, now: da
     return out
 
 
+async def _year(s: AsyncSession, claim: Claim) -> InsuranceYear | None:
+    """Shared lock on the claim's year: the settlement (FOR UPDATE) cannot slip in between."""
+    return await s.scalar(
+        sa.select(InsuranceYear)
+        .where(InsuranceYear.county_code == claim.county_code, InsuranceYear.year == claim.year)
+        .with_for_update(read=True)
+    )
+
+
 async def _current_charge(s: AsyncSession, claim: Claim) -> int:
     """The claim's share plus every adjustment decided on it so far."""
     decided = await s.scalar(
@@ -103,6 +112,9 @@ async def decide_dispute(
         raise Problem(422, "bad-decision", "裁决须给出调整后金额", str(e)) from None
     claim = await s.get(Claim, d.claim_id)
     assert claim is not None
+    year = await _year(s, claim)
+    if year is None or year.status == "settled":
+        raise conflict("year-settled", "该年度已清算", "the claim's year is settled")
     delta = amount - d.charged
     if delta:
         j = Journal("dispute", f"dispute:{d.id}", f"争议调整 / dispute adjustment {claim.claim_no}")
