@@ -18,19 +18,25 @@ stop_all() {
   echo "stopped."
 }
 trap stop_all INT TERM EXIT
+# start a data store; stop it on exit only if this script started it (leave one already running alone)
+start_infra() {
+  local out
+  out="$(scripts/"$1".sh start)"; echo "$out"
+  [[ "$out" == *"already running"* ]] || infra+=("$1")
+}
 
 if [ -z "${DATABASE_URL:-}" ]; then
-  scripts/pg.sh start; infra+=(pg)
+  start_infra pg
   pg_base="postgresql+asyncpg://postgres@127.0.0.1:${PGPORT:-55432}"
 else
   pg_base="${DATABASE_URL%/*}"
 fi
 if [ -z "${REDIS_URL:-}" ]; then
-  scripts/redis.sh start; infra+=(redis)
+  start_infra redis
   export REDIS_URL="redis://127.0.0.1:${REDIS_PORT:-56379}/0"
 fi
 if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
-  scripts/kafka.sh start; infra+=(kafka)
+  start_infra kafka
   export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:${KAFKA_PORT:-59092}"
 fi
 
