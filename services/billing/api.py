@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +14,7 @@ from shared.auth import Caller, Role, forbidden
 from shared.clock import Clock
 from shared.db import ReadSession
 from shared.idempotency import idempotent_write
+from shared.pagination import PageParams, page_params
 
 from . import queries
 from .models import idempotency_keys
@@ -143,6 +144,35 @@ async def post_claims(
 ) -> JSONResponse:
     now = now_of(request)
     return await write(request, body, lambda s: claims.ingest_claims(s, caller, body.claims, now, detail))
+
+
+@router.get("/claims", response_model=queries.ClaimsPage)
+async def get_claims(
+    s: ReadSession,
+    caller: Caller,
+    paging: Annotated[PageParams, Depends(page_params)],
+    year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+    month: Annotated[int | None, Query(ge=1, le=12)] = None,
+    institution_id: uuid.UUID | None = None,
+    community_id: uuid.UUID | None = None,
+    out_of_community: bool | None = None,
+) -> queries.ClaimsPage:
+    """Claims with their total share; a HIS sees only its own institution's."""
+    if caller.role not in (Role.INSURANCE_OFFICER, Role.COMMISSION_ADMIN):
+        if caller.role != Role.HIS_SYSTEM or caller.institution_id is None:
+            raise forbidden(
+                "claims are for the agency, the commission and the institution's HIS", "无权查看结算单"
+            )
+        institution_id = caller.institution_id
+    return await queries.list_claims(
+        s,
+        paging,
+        year=year,
+        month=month,
+        institution_id=institution_id,
+        community_id=community_id,
+        out_of_community=out_of_community,
+    )
 
 
 @router.get("/claims/{ident}", response_model=ClaimOut)

@@ -8,7 +8,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.crud import paginate, where_equal
 from shared.money import fen_to_yuan
+from shared.pagination import Page, PageParams
 from shared.problems import Problem
 
 from .domain import ledger as acc
@@ -154,6 +156,19 @@ async def get_claim(s: AsyncSession, ident: uuid.UUID) -> Claim:
 
 def claim_out(c: Claim) -> ClaimOut:
     return ClaimOut.model_validate(c)
+
+
+class ClaimsPage(Page[ClaimOut]):
+    insurance_share: int  # the sum over every matching claim, not just this page: what a HIS reconciles
+
+
+async def list_claims(s: AsyncSession, params: PageParams, **filters: Any) -> ClaimsPage:
+    """A month's (or any filter's) claims with their total, newest first."""
+    stmt = where_equal(sa.select(Claim), **filters).order_by(Claim.received_at.desc(), Claim.claim_no)
+    page = await paginate(s, stmt, params, claim_out)
+    matching = stmt.order_by(None).subquery()
+    total = await s.scalar(sa.select(sa.func.coalesce(sa.func.sum(matching.c.insurance_share), 0)))
+    return ClaimsPage(**page.model_dump(), insurance_share=int(total or 0))
 
 
 async def list_disputes(

@@ -9,7 +9,7 @@ from httpx import AsyncClient
 
 from ..integration.county import COUNTY
 from ..referral.world import World
-from .helpers import claim, officer, open_year, parameters, post_claims, run
+from .helpers import claim, his, officer, open_year, parameters, post_claims, run
 
 
 async def statement(c: AsyncClient, w: World, community: str, year: int) -> dict[str, Any]:
@@ -158,6 +158,21 @@ async def test_year_with_a_surplus(billing_client: AsyncClient, county: World) -
     )
     assert t2["claims"][0]["weighted_points"] == "255.0000"  # 300 × 0.85 township coefficient
 
+    # reconciliation: a HIS lists its own claims with their total (it cannot look at another hospital's)
+    mine = (await c.get("/v1/claims?year=2026&month=3", headers=his(w, "hospital1"))).json()
+    assert (mine["total"], mine["insurance_share"]) == (2, 315_000 + 20_000)
+    other = (
+        await c.get(f"/v1/claims?institution_id={w.ids['hospital2']}", headers=his(w, "hospital1"))
+    ).json()
+    assert {x["institution_id"] for x in other["items"]} == {w.ids["hospital1"]}
+    outside = (
+        await c.get(
+            f"/v1/claims?year=2026&out_of_community=true&community_id={w.ids['community1']}",
+            headers=officer(w),
+        )
+    ).json()
+    assert (outside["total"], outside["insurance_share"]) == (1, 168_000)
+    assert (await c.get("/v1/claims", headers=w.token("family_doctor", "township1"))).status_code == 403
     for month in (1, 2, 3):
         await run(c, w, f"2026/months/{month}/close")
     march = {x["community_id"]: x for x in (await run(c, w, "2026/months/3/close"))["journals"]}
