@@ -1,7 +1,8 @@
-"""Walks the two-way referral of the referral issue through the running services (`make up`):
-a village doctor refers a contracted resident up, the county referral office accepts and schedules,
-the patient arrives and is discharged, a downward referral with follow-ups brings them home; then it
-prints the timeline and the referral events read back from Kafka."""
+"""Walks the two-way referral through the gateway of the running platform (`make up`): the commission
+creates accounts for a village doctor, the county referral office, a specialist and a township family
+doctor, each logs in; the village doctor refers a contracted resident up, the county office accepts and
+schedules, the patient arrives and is discharged, a downward referral with follow-ups brings them home;
+then it prints the timelines and the referral events read back from Kafka."""
 
 from __future__ import annotations
 
@@ -11,26 +12,47 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
 
-from shared.devtokens import DevSigner
 from shared.events import EventEnvelope
 
-REGISTRY = os.environ.get("REGISTRY_URL", "http://127.0.0.1:8001")
-REFERRAL = os.environ.get("REFERRAL_URL", "http://127.0.0.1:8002")
+GATEWAY = os.environ.get("GATEWAY_URL", "http://127.0.0.1:8000")
+ADMIN_PASSWORD = os.environ.get("ADMIN_PASSWORD", "yigongti-admin")
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:59092")
-signer = DevSigner.load(Path(__file__).parents[1] / ".local" / "auth")
+gw = httpx.Client(base_url=GATEWAY, timeout=10)
 
 
-def auth(role: str, institution: str, practitioner: str | None = None) -> dict[str, str]:
-    token = signer.mint(
-        role, subject=f"{role}@{institution[:8]}", institution_id=institution, practitioner_id=practitioner
-    )
-    return {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4())}
+def login(username: str, password: str) -> dict[str, str]:
+    r = gw.post("/oauth/token", data={"grant_type": "password", "username": username, "password": password})
+    return {"Authorization": "Bearer " + ok(r)["access_token"]}
+
+
+def account(
+    admin: dict[str, str], role: str, institution: str, practitioner: str | None = None
+) -> dict[str, str]:
+    """The commission creates the account once (a second run finds it), then its owner logs in."""
+    username = f"demo-{role}-{institution[:8]}"
+    body = {
+        "username": username,
+        "password": f"pw-{username}",
+        "role": role,
+        "institution_id": institution,
+        "community_id": ok(gw.get(f"/api/registry/v1/institutions/{institution}", headers=admin))[
+            "community_id"
+        ],
+        "practitioner_id": practitioner,
+    }
+    r = gw.post("/admin/users", headers=admin, json=body)
+    if r.status_code != 409:
+        ok(r)
+    return login(username, f"pw-{username}")
+
+
+def auth(headers: dict[str, str]) -> dict[str, str]:
+    return {**headers, "Idempotency-Key": str(uuid.uuid4())}
 
 
 def ok(r: httpx.Response) -> dict[str, Any]:
@@ -41,9 +63,9 @@ def ok(r: httpx.Response) -> dict[str, Any]:
 
 
 def main() -> None:
-    admin = {"Authorization": "Bearer " + signer.mint("commission_admin", subject="demo-admin")}
-    reg = httpx.Client(base_url=REGISTRY, timeout=10, headers=admin)
-    ref = httpx.Client(base_url=REFERRAL, timeout=10)
+    admin = login("admin", ADMIN_PASSWORD)
+    reg = httpx.Client(base_url=f"{GATEWAY}/api/registry", timeout=10, headers=admin)
+    ref = httpx.Client(base_url=f"{GATEWAY}/api/referral", timeout=10)
     county = ok(reg.get("/v1/institutions", params={"tier": "county", "kind": "general"}))["items"][0]
     contract = ok(
         reg.get(
@@ -68,9 +90,10 @@ def main() -> None:
         "clinical_summary": "劳力性胸痛，心电图ST段压低",
         "result_refs": ["ecg:village/2026-11-22"],
     }
+    doctor = account(admin, "village_doctor", village, village_doctor)
     deadline = time.monotonic() + 60
     while True:  # the referral service may still be reading the registry topics after start-up
-        r = ref.post("/v1/referrals", json=body, headers=auth("village_doctor", village, village_doctor))
+        r = ref.post("/v1/referrals", json=body, headers=auth(doctor))
         if r.status_code != 422 or time.monotonic() > deadline:
             break
         time.sleep(1)
@@ -78,7 +101,7 @@ def main() -> None:
     print(
         f"1. upward referral {up['id']} submitted, priority={up['priority']}, answer due {up['response_due_at']}"
     )
-    office = auth("referral_coordinator", county["id"])
+    office = account(admin, "referral_coordinator", county["id"])
 
     def step(x: dict[str, Any], action: str, **body: Any) -> dict[str, Any]:
         return ok(
@@ -105,7 +128,7 @@ def main() -> None:
     down = ok(
         ref.post(
             "/v1/referrals",
-            headers=auth("specialist", county["id"], specialist),
+            headers=auth(account(admin, "specialist", county["id"], specialist)),
             json={
                 "direction": "down",
                 "resident_id": resident["id"],
@@ -119,7 +142,7 @@ def main() -> None:
             },
         )
     )
-    gp = auth("family_doctor", township, team["lead_practitioner_id"])
+    gp = account(admin, "family_doctor", township, team["lead_practitioner_id"])
     for action in ("accept", "arrive"):
         down = ok(
             ref.post(
