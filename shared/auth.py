@@ -66,11 +66,16 @@ class TokenVerifier:
     `jwks_url`, a token signed by a key it does not know makes it fetch the document again (at most
     once a second), which is how a key rotation at the gateway reaches every service."""
 
+    CACHE_SIZE = 10_000
+
     def __init__(self, jwks: dict[str, Any], jwks_url: str = "") -> None:
         self.static = dict(self._parse(jwks))
         self.keys = dict(self.static)
         self.jwks_url = jwks_url
         self._fetched_at = 0.0
+        # token → (kid, principal): a token's signature is checked once per process, not per request
+        # (0.15 ms of CPU each); a hit is still refused once expired or once its key left the key set
+        self._verified: dict[str, tuple[str, Principal]] = {}
 
     @staticmethod
     def _parse(jwks: dict[str, Any]) -> dict[str, Any]:
@@ -91,6 +96,19 @@ class TokenVerifier:
         return cls(json.loads(text) if text.strip() else {"keys": []}, jwks_url)
 
     def verify(self, token: str) -> Principal:
+        hit = self._verified.get(token)
+        if hit is not None:
+            kid, principal = hit
+            if kid in self.keys and (principal.expires_at is None or time.time() < principal.expires_at):
+                return principal
+            del self._verified[token]
+        principal, kid = self._verify(token)
+        if len(self._verified) >= self.CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = (kid, principal)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, str]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -119,7 +137,7 @@ class TokenVerifier:
             role = Role(claims["role"])
         except ValueError:
             raise unauthorized("unknown role") from None
-        return Principal(
+        principal = Principal(
             subject=str(claims["sub"]),
             role=role,
             institution_id=_uuid(claims, "institution_id"),
@@ -130,6 +148,7 @@ class TokenVerifier:
             token_id=claims.get("jti"),
             expires_at=claims.get("exp"),
         )
+        return principal, str(header.get("kid", ""))
 
 
 def current_principal(request: Request) -> Principal:

@@ -1,15 +1,20 @@
 import base64
+import json
 import os
+import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
 
+from shared.auth import TokenVerifier
 from shared.clock import FixedClock
+from shared.devtokens import DevSigner
 from shared.events import EventEnvelope
 from shared.idempotency import fingerprint
 from shared.money import allocate, apply_rate, fen_to_yuan, yuan_to_fen
 from shared.pii import PiiVault, mask_national_id, mask_phone
+from shared.problems import Problem
 
 
 def test_allocate_adds_up_to_the_fen() -> None:
@@ -69,3 +74,19 @@ def test_fingerprint_depends_on_body() -> None:
 def test_clock_shows_shanghai_date() -> None:
     clock = FixedClock(datetime(2026, 3, 1, 17, 0, tzinfo=UTC))  # 01:00 on 2 March in Shanghai
     assert clock.today() == date(2026, 3, 2)
+
+
+def test_verified_tokens_are_cached_but_still_expire_and_follow_the_key_set() -> None:
+    signer = DevSigner.generate()
+    verifier = TokenVerifier.from_json(json.dumps(signer.jwks()))
+    token = signer.mint("resident", ttl=1, resident_id="00000000-0000-0000-0000-000000000001")
+    first = verifier.verify(token)
+    assert verifier.verify(token) is first  # the signature is not checked again
+    verifier.keys = {}  # the key was rotated out
+    with pytest.raises(Problem):
+        verifier.verify(token)
+    verifier.keys = dict(verifier.static)
+    assert verifier.verify(token).subject == first.subject
+    time.sleep(1.1)
+    with pytest.raises(Problem, match="expired"):
+        verifier.verify(token)
