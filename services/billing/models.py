@@ -146,9 +146,13 @@ class Dispute(Base):
     community_id: Mapped[uuid.UUID]
     institution_id: Mapped[uuid.UUID]  # who contests
     status: Mapped[str] = mapped_column(sa.String(20))
-    charged: Mapped[int] = mapped_column(sa.BigInteger)
+    kind: Mapped[str] = mapped_column(sa.String(10), server_default="charge")  # charge | points
+    charged: Mapped[int] = mapped_column(sa.BigInteger)  # fen (for points: at the estimated point value)
     claimed: Mapped[int] = mapped_column(sa.BigInteger)
     decided: Mapped[int | None] = mapped_column(sa.BigInteger)
+    charged_points: Mapped[Decimal | None] = mapped_column(POINTS)
+    claimed_points: Mapped[Decimal | None] = mapped_column(POINTS)
+    decided_points: Mapped[Decimal | None] = mapped_column(POINTS)
     reason: Mapped[str] = mapped_column(sa.String(2000))
     decision_note: Mapped[str | None] = mapped_column(sa.String(2000))
     opened_by: Mapped[str] = mapped_column(sa.String(200))

@@ -144,10 +144,18 @@ class SettlementIn(BaseModel):
     )
 
 
+Points = Annotated[Decimal, Field(ge=0, le=1_000_000, max_digits=14, decimal_places=4)]
+
+
 class DisputeIn(BaseModel):
     model_config = Strict
     claim_id: uuid.UUID
-    claimed: Fen = Field(description="what the institution says the charge should be")
+    claimed: Fen | None = Field(
+        default=None, description="care outside the community: the charge it should be"
+    )
+    claimed_points: Points | None = Field(
+        default=None, description="inpatient care inside the community: the weighted DIP points it should be"
+    )
     reason: str = Field(min_length=1, max_length=2000)
 
 
@@ -156,6 +164,7 @@ class DecisionIn(BaseModel):
     version: int
     decision: Literal["upheld", "adjusted", "rejected"]
     adjusted: Fen | None = None
+    adjusted_points: Points | None = None
     note: str = Field(min_length=1, max_length=2000)
 
 
@@ -166,9 +175,13 @@ class DisputeOut(BaseModel):
     community_id: uuid.UUID
     institution_id: uuid.UUID
     status: str
+    kind: str
     charged: int
     claimed: int
     decided: int | None
+    charged_points: Decimal | None
+    claimed_points: Decimal | None
+    decided_points: Decimal | None
     reason: str
     decision_note: str | None
     opened_at: datetime

@@ -45,6 +45,46 @@ async def test_dispute_adjusts_by_a_new_journal(
     inside = await post_claims(
         c, w, "township1", [claim(w, "D-2", "township1", "resident1", "outpatient", f"{YEAR}-02-11", 30_000)]
     )
+    # inpatient care inside community 1, paid by DIP points (estimated 100 fen a point until year-end)
+    await post_claims(
+        c,
+        w,
+        "hospital1",
+        [
+            claim(
+                w,
+                "D-3",
+                "hospital1",
+                "resident1",
+                "inpatient",
+                f"{YEAR}-02-12",
+                300_000,
+                dip_group="J18-1",
+                dip_points="1000",
+            ),
+        ],
+    )
+    dip_claim = (
+        await post_claims(
+            c,
+            w,
+            "township1",
+            [
+                claim(
+                    w,
+                    "D-4",
+                    "township1",
+                    "resident3",
+                    "inpatient",
+                    f"{YEAR}-02-13",
+                    50_000,
+                    dip_group="J18-1",
+                    dip_points="400",
+                ),
+            ],
+        )
+    )["claims"][0]
+    assert dip_claim["weighted_points"] == "340.0000"  # township coefficient 0.85
     charge_id = posted["claims"][0]["id"]
     lead = his(w, "hospital1")  # community 1's lead hospital
 
@@ -68,6 +108,37 @@ async def test_dispute_adjusts_by_a_new_journal(
     opened = await dispute(charge_id, lead, 201)
     assert (opened["status"], opened["charged"], opened["claimed"]) == ("open", 98_000, 70_000)
     assert str((await dispute(charge_id, his(w, "hospital2"), 409))["type"]).endswith("dispute-open")
+    # a member contests the points of its inpatient case (not a fen amount)
+    r = await c.post(
+        "/v1/disputes",
+        json={"claim_id": dip_claim["id"], "claimed": 4_000, "reason": "分组有误"},
+        headers=his(w, "township1"),
+    )
+    assert r.status_code == 422 and r.json()["type"].endswith("dispute-figure")
+    r = await c.post(
+        "/v1/disputes",
+        json={"claim_id": dip_claim["id"], "claimed_points": "400", "reason": "系数适用有误"},
+        headers=his(w, "township1"),
+    )
+    assert r.status_code == 201, r.text
+    points = r.json()
+    assert (points["kind"], points["charged_points"], points["charged"], points["claimed"]) == (
+        "points",
+        "340.0000",
+        34_000,
+        40_000,
+    )
+    r = await c.post(
+        f"/v1/disputes/{points['id']}/decision",
+        json={
+            "version": points["version"],
+            "decision": "adjusted",
+            "adjusted_points": "380",
+            "note": "联合核查：按 380 分",
+        },
+        headers=officer(w),
+    )
+    assert r.status_code == 200 and r.json()["decided_points"] == "380.0000", r.text
     scores = {"scores": {w.ids["community1"]: "90", w.ids["community2"]: "90"}}
     assert (await run(c, w, f"{YEAR}/settlement", scores, status=409))["type"].endswith("disputes-open")
 
@@ -104,7 +175,34 @@ async def test_dispute_adjusts_by_a_new_journal(
     assert st["members"][w.ids["hospital2"]]["provider.outside_care"] == 84_000
     tb = (await c.get(f"/v1/insurance-years/{COUNTY}/{YEAR}/trial-balance", headers=officer(w))).json()
     assert tb["balanced"]
+    async with billing_engine.connect() as conn:
+        dip = dict(
+            (
+                await conn.execute(
+                    sa.text(
+                        "SELECT l.institution_id::text, sum(l.amount) FROM ledger_lines l JOIN journals j ON j.id = l.journal_id "
+                        "WHERE j.year = :y AND l.account = 'member.dip' AND l.community_id = :c GROUP BY 1"
+                    ),
+                    {"y": YEAR, "c": w.ids["community1"]},
+                )
+            ).all()
+        )
+    assert dip == {w.ids["hospital1"]: 100_000, w.ids["township1"]: 38_000}  # 34,000 + 40 points × 100
     assert (await run(c, w, f"{YEAR}/settlement", scores))["posted"]
+    async with billing_engine.connect() as conn:
+        dip = dict(
+            (
+                await conn.execute(
+                    sa.text(
+                        "SELECT l.institution_id::text, sum(l.amount) FROM ledger_lines l JOIN journals j ON j.id = l.journal_id "
+                        "WHERE j.year = :y AND l.account = 'member.dip' AND l.community_id = :c GROUP BY 1"
+                    ),
+                    {"y": YEAR, "c": w.ids["community1"]},
+                )
+            ).all()
+        )
+    # the DIP budget (40 % of 874,000 = 349,600) split 1000 : 380 points, to the fen
+    assert dip == {w.ids["hospital1"]: 253_333, w.ids["township1"]: 96_267}
 
 
 async def test_the_database_refuses_edits_and_unbalanced_journals(

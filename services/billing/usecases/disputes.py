@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,12 +16,12 @@ from shared.crud import check_version
 from shared.problems import Problem
 
 from ..domain import ledger as acc
-from ..domain.disputes import DisputeError, DisputeStatus, decided_amount
+from ..domain.disputes import DisputeError, DisputeKind, DisputeStatus, decided_amount, dispute_kind
 from ..domain.ledger import Journal
 from ..events import publish
 from ..models import Claim, Dispute, InsuranceYear, RmCommunity
 from ..schemas import DecisionIn, DisputeIn, DisputeOut
-from .common import conflict, not_found, require_officer
+from .common import conflict, load_year, not_found, require_officer
 from .ledger import post_journal
 
 
@@ -40,11 +41,21 @@ async def open_dispute(s: AsyncSession, who: Principal, body: DisputeIn, now: da
             "only the treating institution or the charged community's lead institution may dispute",
             "仅就诊机构或被扣费医共体的牵头医院可提出争议",
         )
-    if not claim.out_of_community:
+    kind = dispute_kind(claim.out_of_community, claim.kind)
+    if kind is None:
         raise conflict(
             "not-a-charge",
-            "医共体内就诊按人头/DIP 支付，不单独扣费",
-            "care inside the community is paid by capitation or DIP; no charge to dispute",
+            "医共体内门诊按人头支付，不单独扣费",
+            "outpatient care inside the community is covered by capitation; nothing is charged per visit",
+        )
+    if (kind is DisputeKind.CHARGE) != (body.claimed is not None) or (kind is DisputeKind.POINTS) != (
+        body.claimed_points is not None
+    ):
+        raise Problem(
+            422,
+            "dispute-figure",
+            "医共体外就诊请给出金额 claimed，医共体内住院请给出 DIP 分值 claimed_points",
+            "give `claimed` (fen) for care outside the community, `claimed_points` for inpatient care inside it",
         )
     year = await _year(s, claim)
     if year is None or year.status == "settled":
@@ -63,12 +74,19 @@ async def open_dispute(s: AsyncSession, who: Principal, body: DisputeIn, now: da
         community_id=claim.community_id,
         institution_id=who.institution_id,
         status=DisputeStatus.OPEN,
-        charged=await _current_charge(s, claim),
-        claimed=body.claimed,
+        kind=kind,
         reason=body.reason,
         opened_by=who.subject,
         opened_at=now,
     )
+    if kind is DisputeKind.CHARGE:
+        assert body.claimed is not None
+        d.charged, d.claimed = await _current_charge(s, claim), body.claimed
+    else:
+        assert body.claimed_points is not None
+        value = (await load_year(s, claim.county_code, claim.year))[1].dip_estimated_point_value
+        d.charged_points, d.claimed_points = await _current_points(s, claim), body.claimed_points
+        d.charged, d.claimed = _fen(d.charged_points, value), _fen(d.claimed_points, value)
     s.add(d)
     await s.flush()
     out = DisputeOut.model_validate(d)
@@ -83,6 +101,21 @@ async def _year(s: AsyncSession, claim: Claim) -> InsuranceYear | None:
         .where(InsuranceYear.county_code == claim.county_code, InsuranceYear.year == claim.year)
         .with_for_update(read=True)
     )
+
+
+def _fen(points: Decimal, value: Decimal) -> int:
+    return int((points * value).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+async def _current_points(s: AsyncSession, claim: Claim) -> Decimal:
+    """The claim's weighted points, or what the last decided dispute made them."""
+    decided = await s.scalar(
+        sa.select(Dispute.decided_points)
+        .where(Dispute.claim_id == claim.id, Dispute.decided_points.is_not(None))
+        .order_by(Dispute.decided_at.desc())
+        .limit(1)
+    )
+    return decided if decided is not None else (claim.weighted_points or Decimal(0))
 
 
 async def _current_charge(s: AsyncSession, claim: Claim) -> int:
@@ -106,20 +139,33 @@ async def decide_dispute(
     check_version(d, body.version)
     if d.status != DisputeStatus.OPEN:
         raise conflict("dispute-decided", "争议已处理", "the dispute is already decided")
-    try:
-        amount = decided_amount(DisputeStatus(body.decision), d.charged, d.claimed, body.adjusted)
-    except DisputeError as e:
-        raise Problem(422, "bad-decision", "裁决须给出调整后金额", str(e)) from None
     claim = await s.get(Claim, d.claim_id)
     assert claim is not None
     year = await _year(s, claim)
     if year is None or year.status == "settled":
         raise conflict("year-settled", "该年度已清算", "the claim's year is settled")
+    status = DisputeStatus(body.decision)
+    try:
+        if d.kind == DisputeKind.POINTS:
+            assert d.charged_points is not None and d.claimed_points is not None
+            value = (await load_year(s, claim.county_code, claim.year))[1].dip_estimated_point_value
+            decided = decided_amount(status, d.charged_points, d.claimed_points, body.adjusted_points)
+            d.decided_points = decided.quantize(Decimal("0.0001"))
+            amount = _fen(d.decided_points, value)
+        else:
+            amount = decided_amount(status, d.charged, d.claimed, body.adjusted)
+    except DisputeError as e:
+        raise Problem(422, "bad-decision", "裁决须给出调整后金额或分值", str(e)) from None
     delta = amount - d.charged
     if delta:
+        # care outside: the budget pays the difference; DIP points: the community pays the provisional
+        # difference now, and the year-end DIP counts the decided points
         j = Journal("dispute", f"dispute:{d.id}", f"争议调整 / dispute adjustment {claim.claim_no}")
-        j.add(acc.OUTSIDE_CARE, delta, str(d.community_id), str(claim.institution_id))
-        j.add(acc.BUDGET, -delta, str(d.community_id))
+        account, source = (
+            (acc.DIP, acc.CASH) if d.kind == DisputeKind.POINTS else (acc.OUTSIDE_CARE, acc.BUDGET)
+        )
+        j.add(account, delta, str(d.community_id), str(claim.institution_id))
+        j.add(source, -delta, str(d.community_id))
         await post_journal(s, j, claim.county_code, claim.year, claim.month, now, str(d.community_id))
     d.status = body.decision
     d.decided = amount

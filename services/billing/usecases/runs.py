@@ -301,6 +301,27 @@ async def _points(s: AsyncSession, county: str, year: int) -> dict[str, dict[str
     out: dict[str, dict[str, Decimal]] = {}
     for c, i, p in rows:
         out.setdefault(str(c), {})[str(i)] = Decimal(p or 0)
+    # decided point disputes: each decision replaces the points before it, so the deltas add up
+    adjustments = (
+        await s.execute(
+            sa.select(
+                Claim.community_id,
+                Claim.institution_id,
+                sa.func.sum(Dispute.decided_points - Dispute.charged_points),
+            )
+            .join(Claim, Claim.id == Dispute.claim_id)
+            .where(
+                Claim.county_code == county,
+                Claim.year == year,
+                Dispute.kind == "points",
+                Dispute.decided_points.is_not(None),
+            )
+            .group_by(Claim.community_id, Claim.institution_id)
+        )
+    ).all()
+    for c, i, delta in adjustments:
+        parts = out.setdefault(str(c), {})
+        parts[str(i)] = parts.get(str(i), Decimal(0)) + Decimal(delta or 0)
     return out
 
 
