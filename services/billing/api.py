@@ -15,6 +15,7 @@ from shared.clock import Clock
 from shared.db import ReadSession
 from shared.idempotency import idempotent_write
 from shared.pagination import PageParams, page_params
+from shared.problems import not_found
 
 from . import queries
 from .models import idempotency_keys
@@ -33,7 +34,7 @@ from .schemas import (
     SettlementIn,
 )
 from .usecases import claims, disputes, runs, years
-from .usecases.common import not_found, require_reader
+from .usecases.common import require_reader
 
 router = APIRouter(prefix="/v1", tags=["billing"])
 County = Annotated[str, Path(pattern=r"^\d{6}$", description="county division code (行政区划代码)")]
@@ -182,7 +183,7 @@ async def get_claim(ident: uuid.UUID, s: ReadSession, caller: Caller) -> ClaimOu
         caller.role not in (Role.INSURANCE_OFFICER, Role.COMMISSION_ADMIN)
         and caller.institution_id != claim.institution_id
     ):
-        raise not_found("结算单", "claim")
+        raise not_found("结算单", "claim", ident)
     return queries.claim_out(claim)
 
 

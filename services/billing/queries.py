@@ -11,13 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.crud import paginate, where_equal
 from shared.money import fen_to_yuan
 from shared.pagination import Page, PageParams
-from shared.problems import Problem
+from shared.problems import Problem, conflict, not_found
 
 from .domain import ledger as acc
 from .domain.evaluation import evaluate
 from .models import Budget, Claim, Dispute, InsuranceYear, Journal, LedgerLine, Settlement
 from .schemas import BudgetOut, ClaimOut, DisputeOut
-from .usecases.common import conflict, not_found
 from .usecases.ledger import balances
 
 SPENDING = (acc.OUTSIDE_CARE, acc.DIP, acc.CAPITATION, acc.CONTRACT_FEE)
@@ -67,7 +66,7 @@ async def trial_balance(s: AsyncSession, county: str, year: int) -> dict[str, An
 async def statement(s: AsyncSession, community: uuid.UUID, year: int) -> dict[str, Any]:
     budget = await s.scalar(sa.select(Budget).where(Budget.community_id == community, Budget.year == year))
     if budget is None:
-        raise not_found("该医共体该年度预算", "budget of this community and year")
+        raise not_found("该医共体该年度预算", "budget of this community and year", f"{community}/{year}")
     bal = await balances(s, budget.county_code, year, community)
     per = await balances(s, budget.county_code, year, community, by_institution=True)
     settlement = await s.scalar(
@@ -150,7 +149,7 @@ async def evaluation(s: AsyncSession, county: str, year: int, quarter: int) -> l
 async def get_claim(s: AsyncSession, ident: uuid.UUID) -> Claim:
     claim = await s.get(Claim, ident)
     if claim is None:
-        raise not_found("结算单", "claim")
+        raise not_found("结算单", "claim", ident)
     return claim
 
 

@@ -101,6 +101,7 @@ async def triage(
 ) -> tuple[Fresh, list[Claim]]:
     """Split the batch into new claims, duplicates of stored ones, and refusals (into `errors`)."""
     fresh: Fresh = []
+    taken: set[str] = set()  # claim numbers already in `fresh`
     duplicates: list[Claim] = []
     for i, c in enumerate(claims):
         old = look.existing.get(c.claim_no)
@@ -116,7 +117,7 @@ async def triage(
             else:
                 duplicates.append(old)
             continue
-        if any(f[1].claim_no == c.claim_no for f in fresh):
+        if c.claim_no in taken:
             continue  # the same claim twice in one batch: stored once
         r = look.residents.get(c.resident_id)
         if r is None or not r.active:
@@ -139,6 +140,7 @@ async def triage(
             )
             continue
         fresh.append((i, c, county))
+        taken.add(c.claim_no)
     return fresh, duplicates
 
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal, Role, forbidden
-from shared.problems import Problem
+from shared.problems import conflict
 
 from ..domain.claims import TierRule
 from ..domain.parameters import CommunityCover, YearParameters
@@ -30,14 +30,6 @@ def require_reader(p: Principal) -> None:
             "billing figures are for the insurance agency and the health commission",
             "仅医保经办机构与卫健委可查看",
         )
-
-
-def not_found(what_zh: str, what_en: str) -> Problem:
-    return Problem(404, "not-found", f"{what_zh}不存在", f"{what_en} not found")
-
-
-def conflict(slug: str, zh: str, en: str) -> Problem:
-    return Problem(409, slug, zh, en)
 
 
 def to_domain(d: dict[str, Any]) -> YearParameters:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal, Role, forbidden
 from shared.crud import check_version
-from shared.problems import Problem
+from shared.problems import Problem, conflict, not_found
 
 from ..domain import ledger as acc
 from ..domain.disputes import DisputeError, DisputeKind, DisputeStatus, decided_amount, dispute_kind
@@ -21,7 +21,7 @@ from ..domain.ledger import Journal
 from ..events import publish
 from ..models import Claim, Dispute, InsuranceYear, RmCommunity
 from ..schemas import DecisionIn, DisputeIn, DisputeOut
-from .common import conflict, load_year, not_found, require_officer
+from .common import load_year, require_officer
 from .ledger import post_journal
 
 
@@ -35,7 +35,7 @@ async def _parties(s: AsyncSession, claim: Claim) -> set[uuid.UUID]:
 async def open_dispute(s: AsyncSession, who: Principal, body: DisputeIn, now: datetime) -> DisputeOut:
     claim = await s.get(Claim, body.claim_id)
     if claim is None:
-        raise not_found("结算单", "claim")
+        raise not_found("结算单", "claim", body.claim_id)
     if who.role != Role.HIS_SYSTEM or who.institution_id not in await _parties(s, claim):
         raise forbidden(
             "only the treating institution or the charged community's lead institution may dispute",
@@ -135,7 +135,7 @@ async def decide_dispute(
     require_officer(who)
     d = await s.get(Dispute, ident, with_for_update=True)
     if d is None:
-        raise not_found("争议", "dispute")
+        raise not_found("争议", "dispute", ident)
     check_version(d, body.version)
     if d.status != DisputeStatus.OPEN:
         raise conflict("dispute-decided", "争议已处理", "the dispute is already decided")

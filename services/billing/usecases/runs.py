@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
-from shared.problems import Problem
+from shared.problems import Problem, conflict
 
 from ..domain import ledger as acc
 from ..domain.budget import CommunityBudget, prepayments
@@ -40,7 +40,7 @@ from ..models import (
     Settlement,
 )
 from ..schemas import RunOut
-from .common import conflict, load_year, require_officer
+from .common import load_year, require_officer
 from .ledger import balances, post_journal
 
 
@@ -124,20 +124,24 @@ async def _month_charges(
     return charges
 
 
-async def _home_counts(s: AsyncSession, community: uuid.UUID) -> dict[str, int]:
+async def _home_counts(s: AsyncSession, communities: list[uuid.UUID]) -> dict[str, dict[str, int]]:
+    """Covered residents per community and home institution (a member of that community), one query."""
     rows = (
         await s.execute(
-            sa.select(RmResident.home_institution_id, sa.func.count())
+            sa.select(RmResident.community_id, RmResident.home_institution_id, sa.func.count())
             .join(RmInstitution, RmInstitution.id == RmResident.home_institution_id)
             .where(
-                RmResident.community_id == community,
+                RmResident.community_id.in_(communities),
                 RmResident.active,
-                RmInstitution.community_id == community,
+                RmInstitution.community_id == RmResident.community_id,
             )
-            .group_by(RmResident.home_institution_id)
+            .group_by(RmResident.community_id, RmResident.home_institution_id)
         )
     ).all()
-    return {str(i): int(n) for i, n in rows}
+    out: dict[str, dict[str, int]] = {}
+    for c, i, n in rows:
+        out.setdefault(str(c), {})[str(i)] = int(n)
+    return out
 
 
 async def _close_month(
@@ -146,9 +150,11 @@ async def _close_month(
     county, year = row.county_code, row.year
     charges = await _month_charges(s, county, year, month, params)
     out: list[dict[str, object]] = []
-    for b in await _budgets(s, county, year):
+    budgets = await _budgets(s, county, year)
+    homes = await _home_counts(s, [b.community_id for b in budgets])
+    for b in budgets:
         c = charges.get(str(b.community_id), MonthCharges())
-        c.capitation = capitation_for_month(b.capitation_pool, month, await _home_counts(s, b.community_id))
+        c.capitation = capitation_for_month(b.capitation_pool, month, homes.get(str(b.community_id), {}))
         j = month_close_journal(str(b.community_id), year, month, c)
         if await post_journal(s, j, county, year, month, now, str(b.community_id)) is not None:
             out.append(
@@ -183,13 +189,6 @@ async def close_month(
         )
     out = await _close_month(s, row, params, month, now)
     return RunOut(kind="month_close", county_code=county, year=year, month=month, posted=True, journals=out)
-
-
-async def _by_institution(
-    s: AsyncSession, county: str, year: int, community: uuid.UUID
-) -> dict[tuple[str, str], int]:
-    bal = await balances(s, county, year, community, by_institution=True)
-    return {(a, i): v for (a, _c, i), v in bal.items() if i is not None}
 
 
 async def settle_year(
@@ -240,10 +239,11 @@ async def settle_year(
     members = await _members(s, [b.community_id for b in budgets])
     fee = contract_fee(params.individual_contribution, params.contract_fee_rate)
     out = []
+    ledger = await balances(s, county, year, by_institution=True)  # one read for every community
     for b in budgets:
         c = str(b.community_id)
-        total = await balances(s, county, year, b.community_id)
-        inst = await _by_institution(s, county, year, b.community_id)
+        total = {k: v for k, v in ledger.items() if k[1] == c}
+        inst = {(a, i): v for (a, cc, i), v in total.items() if i is not None}
         paid: dict[str, int] = {}
         for (account, i), v in inst.items():
             if account in (acc.DIP, acc.CAPITATION):

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
-from shared.problems import Problem
+from shared.problems import Problem, conflict
 
 from ..domain.budget import community_budgets, county_fund, fund_year
 from ..domain.parameters import ParameterError, check_parameters
@@ -17,7 +17,7 @@ from ..domain.postings import budget_journal
 from ..events import publish
 from ..models import Budget, InsuranceYear, ParameterVersion, RmCommunity
 from ..schemas import BudgetOut, ParametersIn, ParameterVersionOut, RunOut
-from .common import conflict, require_officer, to_domain
+from .common import require_officer, to_domain
 from .ledger import post_journal
 
 
