@@ -33,8 +33,14 @@ def coerce_row(table: sa.Table, values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def upsert_snapshot(session: AsyncSession, table: sa.Table, values: dict[str, Any]) -> None:
-    """Insert the snapshot, or replace the stored row if this one is not older."""
+async def upsert_snapshot(
+    session: AsyncSession, table: sa.Table, snapshot: dict[str, Any], fields: dict[str, Any]
+) -> None:
+    """Insert the row an event's snapshot gives (`fields`: the columns this read model keeps, plus id,
+    version and, if the table has it, active), or replace the stored row if this one is not older."""
+    values = {"id": snapshot["id"], "version": snapshot["version"], **fields}
+    if "active" in table.c:
+        values["active"] = snapshot.get("active", True)
     values = coerce_row(table, values)
     stmt = insert(table).values(**values)
     stmt = stmt.on_conflict_do_update(

@@ -236,6 +236,3 @@ class RmReferral(Base):
     to_institution_id: Mapped[uuid.UUID | None]
     replaces_referral_id: Mapped[uuid.UUID | None]
     version: Mapped[int]
-
-
-READ_MODELS = (RmCommunity, RmInstitution, RmResident, RmTeam, RmContract, RmCatalogueEntry, RmReferral)

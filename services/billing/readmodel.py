@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,32 +21,17 @@ REGISTRY_TOPICS = [
 REFERRAL_TOPICS = ["referral.referrals"]
 CONSUMED_TOPICS = [*REGISTRY_TOPICS, *REFERRAL_TOPICS]
 
-Mapper = Callable[[dict[str, Any]], dict[str, Any]]
-MAPPERS: dict[str, tuple[type[m.Base], Mapper]] = {
-    "community": (m.RmCommunity, lambda d: {k: d[k] for k in ("county_code", "lead_institution_id")}),
-    "institution": (m.RmInstitution, lambda d: {k: d[k] for k in ("tier", "community_id", "membership")}),
-    "team": (m.RmTeam, lambda d: {k: d[k] for k in ("community_id", "institution_id")}),
-    "resident": (m.RmResident, lambda d: {k: d[k] for k in ("community_id", "home_institution_id")}),
-    "contract": (
-        m.RmContract,
-        lambda d: {k: d[k] for k in ("resident_id", "team_id", "status", "start_date", "end_date")},
-    ),
-    "catalogue_entry": (
-        m.RmCatalogueEntry,
-        lambda d: {k: d[k] for k in ("county_code", "catalogue", "icd10")},
-    ),
+# aggregate → (read model, the snapshot fields it keeps)
+MAPPERS: dict[str, tuple[type[m.Base], tuple[str, ...]]] = {
+    "community": (m.RmCommunity, ("county_code", "lead_institution_id")),
+    "institution": (m.RmInstitution, ("tier", "community_id", "membership")),
+    "team": (m.RmTeam, ("community_id", "institution_id")),
+    "resident": (m.RmResident, ("community_id", "home_institution_id")),
+    "contract": (m.RmContract, ("resident_id", "team_id", "status", "start_date", "end_date")),
+    "catalogue_entry": (m.RmCatalogueEntry, ("county_code", "catalogue", "icd10")),
     "referral": (
         m.RmReferral,
-        lambda d: {
-            k: d[k]
-            for k in (
-                "resident_id",
-                "status",
-                "from_institution_id",
-                "to_institution_id",
-                "replaces_referral_id",
-            )
-        },
+        ("resident_id", "status", "from_institution_id", "to_institution_id", "replaces_referral_id"),
     ),
 }
 
@@ -59,15 +41,6 @@ async def apply_event(session: AsyncSession, event: EventEnvelope) -> None:
     aggregate = "referral" if event.type.startswith("referral.") else event.type.split(".")[1]
     if aggregate not in MAPPERS:
         return
-    model, mapper = MAPPERS[aggregate]
-    data = event.data
-    values: dict[str, Any] = {"id": data["id"], "version": data["version"], **mapper(data)}
+    model, keep = MAPPERS[aggregate]
     table: sa.Table = model.__table__  # type: ignore[assignment]
-    if "active" in table.c:
-        values["active"] = data.get("active", True)
-    await upsert_snapshot(session, table, values)
-
-
-async def clear_read_models(session: AsyncSession) -> None:
-    names = ", ".join(t.__tablename__ for t in m.READ_MODELS)
-    await session.execute(sa.text(f"TRUNCATE {names}"))
+    await upsert_snapshot(session, table, event.data, {k: event.data[k] for k in keep})

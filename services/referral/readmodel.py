@@ -98,12 +98,8 @@ async def apply_registry_event(session: AsyncSession, event: EventEnvelope) -> N
     if aggregate not in MAPPERS:
         return  # an aggregate this service does not need
     model, mapper = MAPPERS[aggregate]
-    data = event.data
-    values: dict[str, Any] = {"id": data["id"], "version": data["version"], **mapper(data)}
-    if "active" in model.__table__.c:
-        values["active"] = data.get("active", True)
     table: sa.Table = model.__table__  # type: ignore[assignment]
-    await upsert_snapshot(session, table, values)
+    await upsert_snapshot(session, table, event.data, mapper(event.data))
 
 
 async def clear_read_models(session: AsyncSession) -> None:
