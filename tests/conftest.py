@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import pytest_asyncio
@@ -29,6 +30,7 @@ from services.registry.settings import RegistrySettings
 from shared.clock import FixedClock
 from shared.devtokens import DevSigner
 from shared.migrations import upgrade
+from shared.settings import ServiceSettings
 from shared.topics import ensure_topics
 
 PG = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:55432")
@@ -47,12 +49,17 @@ async def recreate_database(name: str) -> None:
     await admin.dispose()
 
 
+async def migrated_database(url: str, migrations: Path, topics: Iterable[str]) -> str:
+    """A fresh database built by the service's migrations (never from the models), and its topics."""
+    await recreate_database(url.rsplit("/", 1)[1])
+    await asyncio.to_thread(upgrade, migrations, url)
+    await ensure_topics(KAFKA, topics)
+    return url
+
+
 @pytest_asyncio.fixture(scope="session")
 async def registry_db() -> AsyncIterator[str]:
-    await recreate_database("registry_test")
-    await asyncio.to_thread(upgrade, REGISTRY_MIGRATIONS, REGISTRY_DB)
-    await ensure_topics(KAFKA, TOPICS.values())
-    yield REGISTRY_DB
+    yield await migrated_database(REGISTRY_DB, REGISTRY_MIGRATIONS, TOPICS.values())
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -62,16 +69,24 @@ async def registry_engine(registry_db: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-def registry_settings(**overrides: object) -> RegistrySettings:
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def service_settings(cls: type[S], database_url: str, **overrides: object) -> S:
+    """A service's settings for in-process tests: the test database, no background workers, quiet logs."""
     values: dict[str, object] = {
-        "database_url": REGISTRY_DB,
+        "database_url": database_url,
         "kafka_bootstrap_servers": KAFKA,
         "run_workers": False,
         "log_json": False,
         "log_level": "WARNING",
+        **overrides,
     }
-    values.update(overrides)
-    return RegistrySettings(**values)  # type: ignore[arg-type]
+    return cls(**values)  # type: ignore[arg-type]
+
+
+def registry_settings(**overrides: object) -> RegistrySettings:
+    return service_settings(RegistrySettings, REGISTRY_DB, **overrides)
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -130,10 +145,7 @@ REFERRAL_MIGRATIONS = Path(__file__).parents[1] / "services" / "referral" / "mig
 
 @pytest_asyncio.fixture(scope="session")
 async def referral_db() -> AsyncIterator[str]:
-    await recreate_database("referral_test")
-    await asyncio.to_thread(upgrade, REFERRAL_MIGRATIONS, REFERRAL_DB)
-    await ensure_topics(KAFKA, [*REFERRAL_TOPICS, *TOPICS.values()])
-    yield REFERRAL_DB
+    yield await migrated_database(REFERRAL_DB, REFERRAL_MIGRATIONS, [*REFERRAL_TOPICS, *TOPICS.values()])
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -150,14 +162,7 @@ def signer() -> DevSigner:
 
 @pytest_asyncio.fixture(scope="session")
 async def referral_app(referral_db: str, signer: DevSigner):  # type: ignore[no-untyped-def]
-    settings = ReferralSettings(
-        database_url=referral_db,
-        kafka_bootstrap_servers=KAFKA,
-        run_workers=False,
-        log_json=False,
-        log_level="WARNING",
-        auth_jwks=json.dumps(signer.jwks()),
-    )
+    settings = service_settings(ReferralSettings, referral_db, auth_jwks=json.dumps(signer.jwks()))
     app = create_referral_app(settings, clock=FixedClock(NOW))
     yield app
     await app.state.db.dispose()
@@ -195,10 +200,7 @@ BILLING_MIGRATIONS = Path(__file__).parents[1] / "services" / "billing" / "migra
 
 @pytest_asyncio.fixture(scope="session")
 async def billing_db() -> AsyncIterator[str]:
-    await recreate_database("billing_test")
-    await asyncio.to_thread(upgrade, BILLING_MIGRATIONS, BILLING_DB)
-    await ensure_topics(KAFKA, [*BILLING_TOPICS, *BILLING_CONSUMED])
-    yield BILLING_DB
+    yield await migrated_database(BILLING_DB, BILLING_MIGRATIONS, [*BILLING_TOPICS, *BILLING_CONSUMED])
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -210,14 +212,7 @@ async def billing_engine(billing_db: str) -> AsyncIterator[AsyncEngine]:
 
 @pytest_asyncio.fixture(scope="session")
 async def billing_app(billing_db: str, signer: DevSigner):  # type: ignore[no-untyped-def]
-    settings = BillingSettings(
-        database_url=billing_db,
-        kafka_bootstrap_servers=KAFKA,
-        run_workers=False,
-        log_json=False,
-        log_level="WARNING",
-        auth_jwks=json.dumps(signer.jwks()),
-    )
+    settings = service_settings(BillingSettings, billing_db, auth_jwks=json.dumps(signer.jwks()))
     app = create_billing_app(settings, clock=FixedClock(NOW))
     yield app
     await app.state.db.dispose()
