@@ -36,7 +36,15 @@ from shared.topics import ensure_topics
 PG = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:55432")
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:59092")
 REDIS = os.environ.get("REDIS_URL", "redis://127.0.0.1:56379/0")
-REGISTRY_DB = f"{PG}/registry_test"
+# two test runs on one machine (two engineers, or helpers) keep apart with their own suffix
+DB_SUFFIX = os.environ.get("TEST_DB_SUFFIX", "")
+
+
+def isolated_name(name: str) -> str:
+    return f"{name}{DB_SUFFIX}"
+
+
+REGISTRY_DB = f"{PG}/{isolated_name('registry_test')}"
 REGISTRY_MIGRATIONS = Path(__file__).parents[1] / "services" / "registry" / "migrations"
 NOW = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 on 1 March 2026 in Shanghai
 
@@ -139,7 +147,7 @@ def kafka_bootstrap() -> str:
     return KAFKA
 
 
-REFERRAL_DB = f"{PG}/referral_test"
+REFERRAL_DB = f"{PG}/{isolated_name('referral_test')}"
 REFERRAL_MIGRATIONS = Path(__file__).parents[1] / "services" / "referral" / "migrations"
 
 
@@ -194,7 +202,7 @@ async def world(registry_app, referral_engine: AsyncEngine, signer: DevSigner): 
     return await make_world(registry_app, referral_engine, signer)
 
 
-BILLING_DB = f"{PG}/billing_test"
+BILLING_DB = f"{PG}/{isolated_name('billing_test')}"
 BILLING_MIGRATIONS = Path(__file__).parents[1] / "services" / "billing" / "migrations"
 
 

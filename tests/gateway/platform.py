@@ -12,9 +12,10 @@ from contextlib import contextmanager
 
 import httpx
 
-from ..conftest import KAFKA, PG, REDIS
+from ..conftest import BILLING_DB, KAFKA, PG, REDIS, REFERRAL_DB, REGISTRY_DB, isolated_name
 
-GATEWAY, REGISTRY, REFERRAL, BILLING = 18310, 18311, 18312, 18313
+_BASE = 18310 + int(os.environ.get("TEST_PORT_OFFSET", "0"))
+GATEWAY, REGISTRY, REFERRAL, BILLING = _BASE, _BASE + 1, _BASE + 2, _BASE + 3
 ADMIN_PASSWORD = "commission-admin-pass"
 
 
@@ -32,7 +33,7 @@ def _env(**extra: str) -> dict[str, str]:
 def running_platform() -> Iterator[str]:
     """Starts the three processes (the gateway on a fresh database) and stops them afterwards."""
     gateway_env = _env(
-        DATABASE_URL=f"{PG}/gateway_test",
+        DATABASE_URL=f"{PG}/{isolated_name('gateway_test')}",
         REGISTRY_URL=f"http://127.0.0.1:{REGISTRY}",
         REFERRAL_URL=f"http://127.0.0.1:{REFERRAL}",
         BILLING_URL=f"http://127.0.0.1:{BILLING}",
@@ -63,15 +64,15 @@ def running_platform() -> Iterator[str]:
         ),
         subprocess.Popen(
             [sys.executable, "-m", "services.registry", "serve", "--port", str(REGISTRY)],
-            env=_env(DATABASE_URL=f"{PG}/registry_test", AUTH_JWKS_URL=jwks_url),
+            env=_env(DATABASE_URL=REGISTRY_DB, AUTH_JWKS_URL=jwks_url),
         ),
         subprocess.Popen(
             [sys.executable, "-m", "services.referral", "serve", "--port", str(REFERRAL)],
-            env=_env(DATABASE_URL=f"{PG}/referral_test", AUTH_JWKS_URL=jwks_url),
+            env=_env(DATABASE_URL=REFERRAL_DB, AUTH_JWKS_URL=jwks_url),
         ),
         subprocess.Popen(
             [sys.executable, "-m", "services.billing", "serve", "--port", str(BILLING)],
-            env=_env(DATABASE_URL=f"{PG}/billing_test", AUTH_JWKS_URL=jwks_url),
+            env=_env(DATABASE_URL=BILLING_DB, AUTH_JWKS_URL=jwks_url),
         ),
     ]
     try:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from ..billing.helpers import claim, parameters
-from ..conftest import PG, recreate_database
+from ..conftest import PG, recreate_database, isolated_name
 from ..referral.test_referral_flows import upward
 from ..referral.world import World
 from .platform import ADMIN_PASSWORD, running_platform, token
@@ -27,7 +27,7 @@ from .platform import ADMIN_PASSWORD, running_platform, token
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def gateway_url(world: World, billing_db: str) -> AsyncIterator[str]:
-    await recreate_database("gateway_test")
+    await recreate_database(isolated_name("gateway_test"))
     with running_platform() as url:
         yield url
 
@@ -270,7 +270,7 @@ async def test_key_rotation_reaches_the_services(gw: httpx.AsyncClient, prepared
     await asyncio.sleep(1.1)  # services re-fetch the JWKS at most once a second
     r = await gw.get("/api/registry/v1/institutions", headers=doctor)  # the registry fetches the new key
     assert r.status_code == 200, r.text
-    engine = create_async_engine(f"{PG}/gateway_test")
+    engine = create_async_engine(f"{PG}/{isolated_name('gateway_test')}")
     async with engine.begin() as conn:  # age the old keys past their grace period
         await conn.execute(
             sa.text(

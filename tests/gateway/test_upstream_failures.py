@@ -19,7 +19,7 @@ from services.gateway.auth import hasher
 from services.gateway.settings import GatewaySettings
 from shared.migrations import upgrade
 
-from ..conftest import KAFKA, PG, REDIS, recreate_database
+from ..conftest import KAFKA, PG, REDIS, recreate_database, isolated_name
 
 MIGRATIONS = Path(__file__).parents[2] / "services/gateway/migrations"
 
@@ -37,8 +37,8 @@ async def gateway(request: pytest.FixtureRequest) -> AsyncIterator[tuple[AsyncCl
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     hang_port = server.sockets[0].getsockname()[1]
-    await recreate_database("gateway_failures_test")
-    url = f"{PG}/gateway_failures_test"
+    await recreate_database(isolated_name("gateway_failures_test"))
+    url = f"{PG}/{isolated_name('gateway_failures_test')}"
     await asyncio.to_thread(upgrade, MIGRATIONS, url)
     settings = GatewaySettings(
         database_url=url,

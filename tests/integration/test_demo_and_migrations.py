@@ -15,7 +15,7 @@ from services.registry.settings import RegistrySettings
 from shared.migrations import downgrade, upgrade
 from shared.pii import PiiVault
 
-from ..conftest import PG, REGISTRY_DB, REGISTRY_MIGRATIONS, recreate_database
+from ..conftest import PG, REGISTRY_DB, REGISTRY_MIGRATIONS, recreate_database, isolated_name
 
 
 async def test_demo_county_loads_once(client: AsyncClient) -> None:
@@ -50,8 +50,8 @@ async def test_demo_county_loads_once(client: AsyncClient) -> None:
 
 
 async def test_migrations_upgrade_downgrade_upgrade() -> None:
-    await recreate_database("registry_migrations_test")
-    url = f"{PG}/registry_migrations_test"
+    await recreate_database(isolated_name("registry_migrations_test"))
+    url = f"{PG}/{isolated_name('registry_migrations_test')}"
     await asyncio.to_thread(upgrade, REGISTRY_MIGRATIONS, url)
     await asyncio.to_thread(downgrade, REGISTRY_MIGRATIONS, url)
     engine = create_async_engine(url)
