@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from ..billing.helpers import claim, parameters
-from ..conftest import PG, recreate_database, isolated_name
+from ..conftest import PG, isolated_name, recreate_database
 from ..referral.test_referral_flows import upward
 from ..referral.world import World
 from .platform import ADMIN_PASSWORD, running_platform, token

@@ -19,7 +19,7 @@ from services.gateway.auth import hasher
 from services.gateway.settings import GatewaySettings
 from shared.migrations import upgrade
 
-from ..conftest import KAFKA, PG, REDIS, recreate_database, isolated_name
+from ..conftest import KAFKA, PG, REDIS, isolated_name, recreate_database
 
 MIGRATIONS = Path(__file__).parents[2] / "services/gateway/migrations"
 

@@ -15,7 +15,7 @@ from services.registry.settings import RegistrySettings
 from shared.migrations import downgrade, upgrade
 from shared.pii import PiiVault
 
-from ..conftest import PG, REGISTRY_DB, REGISTRY_MIGRATIONS, recreate_database, isolated_name
+from ..conftest import PG, REGISTRY_DB, REGISTRY_MIGRATIONS, isolated_name, recreate_database
 
 
 async def test_demo_county_loads_once(client: AsyncClient) -> None:
