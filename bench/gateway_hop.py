@@ -8,6 +8,7 @@ Run: `make bench-gateway` (starts PostgreSQL, Kafka and Redis if needed; needs `
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import os
 import shutil
@@ -125,7 +126,14 @@ async def measure(
 async def main() -> None:
     registry_db = await fresh("registry_bench", "services/registry/migrations")
     gateway_db = await fresh("gateway_bench", "services/gateway/migrations")
-    base = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": KAFKA, "RUN_WORKERS": "false", "LOG_LEVEL": "WARNING"}
+    base = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": KAFKA,
+        "RUN_WORKERS": "false",
+        "LOG_LEVEL": "WARNING",
+        "PII_KEY": base64.b64encode(os.urandom(32)).decode(),  # throwaway keys for throwaway databases
+        "KEY_SECRET": base64.b64encode(os.urandom(32)).decode(),
+    }
     gw_env = {
         **base,
         "DATABASE_URL": gateway_db,

@@ -5,6 +5,7 @@ gateway's public keys (JWKS) with no call back per request. Object-level checks 
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ class TokenVerifier:
         self.keys = dict(self.static)
         self.jwks_url = jwks_url
         self._fetched_at = 0.0
+        self._refresh_lock = threading.Lock()  # verification runs in worker threads
         # token → (kid, principal): a token's signature is checked once per process, not per request
         # (0.15 ms of CPU each); a hit is still refused once expired or once its key left the key set
         self._verified: dict[str, tuple[str, Principal]] = {}
@@ -81,15 +83,23 @@ class TokenVerifier:
     def _parse(jwks: dict[str, Any]) -> dict[str, Any]:
         return {str(k.key_id): k for k in jwt.PyJWKSet.from_dict(jwks).keys} if jwks.get("keys") else {}
 
-    def refresh(self) -> None:
-        if not self.jwks_url or time.monotonic() - self._fetched_at < 1:
+    def refresh(self, kid: str) -> None:
+        """Fetch the JWKS again because a token names `kid`. A thread that finds a fetch in flight waits
+        for it (and then usually finds the key) instead of refusing a valid token; a key still unknown
+        less than a second after a completed fetch is not fetched for again."""
+        if not self.jwks_url:
             return
-        self._fetched_at = time.monotonic()
-        try:
-            fetched = self._parse(httpx.get(self.jwks_url, timeout=3).json())
-        except (httpx.HTTPError, ValueError, jwt.PyJWTError):
-            return  # keep the keys we have; the gateway may be restarting
-        self.keys = {**self.static, **fetched}
+        with self._refresh_lock:
+            if kid in self.keys or time.monotonic() - self._fetched_at < 1:
+                return
+            try:
+                fetched = self._parse(httpx.get(self.jwks_url, timeout=3).json())
+            except (httpx.HTTPError, ValueError, jwt.PyJWTError):
+                fetched = None  # keep the keys we have; the gateway may be restarting
+            finally:
+                self._fetched_at = time.monotonic()
+            if fetched is not None:
+                self.keys = {**self.static, **fetched}
 
     @classmethod
     def from_json(cls, text: str, jwks_url: str = "") -> TokenVerifier:
@@ -101,7 +111,8 @@ class TokenVerifier:
             kid, principal = hit
             if kid in self.keys and (principal.expires_at is None or time.time() < principal.expires_at):
                 return principal
-            del self._verified[token]
+            # another thread may have dropped the same stale entry since `get`: `del` would be a KeyError
+            self._verified.pop(token, None)
         principal, kid = self._verify(token)
         if len(self._verified) >= self.CACHE_SIZE:
             self._verified.clear()
@@ -115,10 +126,11 @@ class TokenVerifier:
             raise unauthorized("malformed token") from None
         if header.get("alg") not in ALGORITHMS:
             raise unauthorized("token algorithm not accepted")
-        key = self.keys.get(header.get("kid", ""))
+        kid = str(header.get("kid", ""))
+        key = self.keys.get(kid)
         if key is None:
-            self.refresh()
-            key = self.keys.get(header.get("kid", ""))
+            self.refresh(kid)
+            key = self.keys.get(kid)
         if key is None:
             raise unauthorized("token signed by an unknown key")
         try:

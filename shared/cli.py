@@ -46,6 +46,8 @@ def run_common_command(
             port=args.port,
             log_level="warning",
             timeout_graceful_shutdown=20,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
         )
     else:
         raise SystemExit(f"unknown command {args.command}")

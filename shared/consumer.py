@@ -2,8 +2,13 @@
 
 For each message the handler's effect and an inbox row (consumer, event id) are written in one
 transaction; a redelivered event finds its inbox row and changes nothing. Offsets are committed only
-after the effect commits. A message that still fails after a few tries goes to `<topic>.dlt` with the
-error in its headers, so one poison message never blocks its partition.
+after the effect commits.
+
+A fault (`shared.faults.is_transient`: the database or broker away, a timeout, a deadlock) is never the
+record's fault: the consumer seeks back to the first unapplied record and tries again after a back-off,
+for as long as it takes. Only a record that cannot be decoded, fails validation or breaks a domain rule
+goes to `<topic>.dlt`, with the error in its headers, so it cannot block its partition; `replay-dlt`
+puts it back once its cause is fixed.
 """
 
 from __future__ import annotations
@@ -15,15 +20,29 @@ from collections.abc import Awaitable, Callable, Sequence
 import sqlalchemy as sa
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from prometheus_client import Counter
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
+from tenacity import AsyncRetrying, retry_if_not_exception_type, stop_after_attempt, wait_exponential
 
 from shared.db import Database
 from shared.events import EventEnvelope
+from shared.faults import is_transient
 from shared.outbox import make_producer
 
 log = structlog.get_logger()
+DEAD_LETTERED = Counter(
+    "consumer_dead_lettered_total", "Records set aside to <topic>.dlt", ["group", "topic"]
+)
+FAULTS = Counter(
+    "consumer_faults_total", "Faults (database/broker away) the consumer backed off from", ["group"]
+)
+
+
+class Fault(Exception):
+    """A transient failure while applying a record: retry it later, never dead-letter it."""
+
+
 Handler = Callable[[AsyncSession, EventEnvelope], Awaitable[None]]
 
 
@@ -72,6 +91,7 @@ class IdempotentConsumer:
         self.attempts = attempts
         self.processed = 0
         self.dead_lettered = 0
+        self.faults = 0
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
 
@@ -107,17 +127,28 @@ class IdempotentConsumer:
         return behind
 
     async def handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        """Apply one record; a fault propagates (the caller seeks back), bad data is dead-lettered."""
         try:
-            assert record.value is not None
-            event = EventEnvelope.from_bytes(record.value)
+            event = EventEnvelope.from_bytes(record.value or b"")
             async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self.attempts), wait=wait_exponential(0.05, max=1), reraise=True
+                stop=stop_after_attempt(self.attempts),
+                wait=wait_exponential(0.05, max=1),
+                retry=retry_if_not_exception_type(Fault),
+                reraise=True,
             ):
                 with attempt:
-                    if await process_once(
-                        self.db, self.inbox, self.group_id, record.topic, event, self.handler
-                    ):
+                    try:
+                        applied = await process_once(
+                            self.db, self.inbox, self.group_id, record.topic, event, self.handler
+                        )
+                    except Exception as exc:
+                        if is_transient(exc):
+                            raise Fault(exc) from exc
+                        raise
+                    if applied:
                         self.processed += 1
+        except Fault:
+            raise
         except Exception as exc:
             await self._dead_letter(record, exc)
 
@@ -130,10 +161,14 @@ class IdempotentConsumer:
             ("original_offset", str(record.offset).encode()),
             ("consumer", self.group_id.encode()),
         ]
-        await self._producer.send_and_wait(
-            f"{record.topic}.dlt", value=record.value, key=record.key, headers=headers
-        )
+        try:
+            await self._producer.send_and_wait(
+                f"{record.topic}.dlt", value=record.value, key=record.key, headers=headers
+            )
+        except Exception as exc:  # the offset must not move past a record that is neither applied nor kept
+            raise Fault(exc) from exc
         self.dead_lettered += 1
+        DEAD_LETTERED.labels(self.group_id, record.topic).inc()
 
     async def handle_batch(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
         """Apply a partition's batch in one transaction (fast catch-up); if anything in it fails, roll
@@ -148,18 +183,41 @@ class IdempotentConsumer:
                         applied += 1
                 await uow.commit()
             self.processed += applied
-        except Exception:
+        except Exception as exc:
+            if is_transient(exc):
+                raise Fault(exc) from exc
             for record in records:
                 await self.handle(record)
 
     async def run(self) -> None:
-        """Consume until cancelled; offsets committed after each batch's effects."""
+        """Consume until cancelled; offsets committed after each batch's effects. After a fault every
+        partition of the poll goes back to its first unapplied record, and the next poll waits a back-off."""
         assert self._consumer is not None
+        backoff = 0.0
         while True:
+            if backoff:
+                await asyncio.sleep(backoff)
             batches = await self._consumer.getmany(timeout_ms=500, max_records=500)
-            for tp, records in batches.items():
-                await self.handle_batch(records)
-                await self._consumer.commit({tp: records[-1].offset + 1})
+            pending = list(batches.items())
+            try:
+                while pending:
+                    tp, records = pending[0]
+                    await self.handle_batch(records)
+                    await self._consumer.commit({tp: records[-1].offset + 1})
+                    pending.pop(0)
+                backoff = 0.0
+            except Fault as fault:
+                for tp, records in pending:
+                    self._consumer.seek(tp, records[0].offset)
+                backoff = min(max(backoff * 2, 0.5), 30.0)
+                self.faults += 1
+                FAULTS.labels(self.group_id).inc()
+                log.warning(
+                    "consumer_fault_retrying",
+                    group=self.group_id,
+                    error=repr(fault.__cause__)[:300],
+                    retry_in=backoff,
+                )
 
     async def run_forever(self) -> None:
         """Start, run, and restart after a broker or database failure."""

@@ -13,9 +13,12 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.faults import sqlstate
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://yigongti.example/problems/"
@@ -70,9 +73,61 @@ def unprocessable(slug: str, zh: str, en: str, detail: str | None = None, **extr
     return Problem(422, slug, zh, en, detail, **extra)
 
 
+def unavailable_database() -> Problem:
+    return Problem(
+        503,
+        "database-unavailable",
+        "数据库暂不可用，请稍后重试",
+        "Database unavailable, retry later",
+        retry_after=2,
+    )
+
+
+def database_problem(exc: BaseException) -> Problem:
+    """What a database error means for the client, by SQLSTATE class.
+
+    22 (data exception: a NUL byte, a number out of range, a bad cast) is the client's input: 422.
+    08 (connection), 53 (resources), 57 (shutdown, statement timeout) and a lost socket mean the database
+    is really unavailable: 503 with Retry-After. 40 (serialization failure, deadlock) and 55P03 (lock not
+    available) are contention the client may retry: 409. Anything else is our bug and stays a 500.
+    """
+    code = sqlstate(exc)
+    if code.startswith("22"):
+        return unprocessable("invalid-data", "数据格式不正确，无法保存", "The data cannot be stored as given")
+    if code.startswith("40") or code == "55P03":
+        return Problem(
+            409,
+            "contention",
+            "数据正被他人修改，请稍后重试",
+            "The data is being changed by someone else; retry",
+            retry_after=1,
+        )
+    if code[:2] in ("08", "53", "57"):
+        return unavailable_database()
+    if not code and (
+        not isinstance(exc, DBAPIError) or isinstance(exc, InterfaceError) or exc.connection_invalidated
+    ):
+        return unavailable_database()  # refused, reset or timed-out connection; a closed pool
+    return internal_error()
+
+
+def internal_error(request_id: str | None = None) -> Problem:
+    extra = {"request_id": request_id} if request_id else {}
+    return Problem(
+        500,
+        "internal-error",
+        "服务器内部错误，已记录，请联系运维并提供请求编号",
+        "Internal server error; it has been logged — quote the request id to the operator",
+        **extra,
+    )
+
+
 def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:
     instance = str(request.url.path) if request is not None else None
-    return JSONResponse(problem.body(instance), status_code=problem.status, media_type=PROBLEM_JSON)
+    response = JSONResponse(problem.body(instance), status_code=problem.status, media_type=PROBLEM_JSON)
+    if "retry_after" in problem.extra:  # a client told when to retry is told in the header too
+        response.headers["Retry-After"] = str(problem.extra["retry_after"])
+    return response
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -118,11 +173,10 @@ def install_problem_handlers(app: FastAPI) -> None:
         p = conflict("integrity-conflict", "与现有数据冲突", "The change conflicts with existing data")
         return problem_response(p, request)
 
-    async def on_dbapi(request: Request, exc: Exception) -> JSONResponse:
-        log.error("database_error", error=str(exc).splitlines()[0])
-        p = Problem(
-            503, "database-unavailable", "数据库暂不可用，请稍后重试", "Database unavailable, retry later"
-        )
+    async def on_database(request: Request, exc: Exception) -> JSONResponse:
+        p = database_problem(exc)
+        if p.status >= 500:
+            log.error("database_error", error=str(exc).splitlines()[0] if str(exc) else repr(exc))
         return problem_response(p, request)
 
     async def on_stale(request: Request, exc: Exception) -> JSONResponse:
@@ -138,4 +192,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(IntegrityError, on_integrity)
-    app.add_exception_handler(DBAPIError, on_dbapi)
+    app.add_exception_handler(DBAPIError, on_database)
+    app.add_exception_handler(SQLAlchemyTimeoutError, on_database)
+    app.add_exception_handler(ConnectionError, on_database)
+    app.add_exception_handler(TimeoutError, on_database)

@@ -78,12 +78,19 @@ async def registry_engine(registry_db: str) -> AsyncIterator[AsyncEngine]:
 
 
 S = TypeVar("S", bound=ServiceSettings)
+# Explicit keys (tests never rely on a default): fixed, so the in-process apps and the service processes
+# of tests/gateway/platform.py open each other's data. Base64 of 32 bytes each.
+TEST_PII_KEY = "eWlnb25ndGktdGVzdC1waWkta2V5LTMyLWJ5dGVzISE="
+TEST_KEY_SECRET = "eWlnb25ndGktdGVzdC1nYXRld2F5LWtleS0zMmJ5dGU="
 
 
 def service_settings(cls: type[S], database_url: str, **overrides: object) -> S:
-    """A service's settings for in-process tests: the test database, no background workers, quiet logs."""
+    """A service's settings for in-process tests: the test database, no background workers, quiet logs,
+    explicit keys (a service that has none ignores them)."""
     values: dict[str, object] = {
         "database_url": database_url,
+        "pii_key": TEST_PII_KEY,
+        "key_secret": TEST_KEY_SECRET,
         "kafka_bootstrap_servers": KAFKA,
         "run_workers": False,
         "log_json": False,
@@ -203,6 +210,9 @@ async def world(registry_app, referral_engine: AsyncEngine, signer: DevSigner): 
 
 
 BILLING_DB = f"{PG}/{isolated_name('billing_test')}"
+# Each billing test file posts claims in a year of its own, up to 2034, and a claim may not be dated
+# after billing's today: its clock stands after all of them (it only stamps rows, nothing counts on it).
+BILLING_NOW = datetime(2035, 1, 1, 2, 0, tzinfo=UTC)
 BILLING_MIGRATIONS = Path(__file__).parents[1] / "services" / "billing" / "migrations"
 
 
@@ -221,7 +231,7 @@ async def billing_engine(billing_db: str) -> AsyncIterator[AsyncEngine]:
 @pytest_asyncio.fixture(scope="session")
 async def billing_app(billing_db: str, signer: DevSigner):  # type: ignore[no-untyped-def]
     settings = service_settings(BillingSettings, billing_db, auth_jwks=json.dumps(signer.jwks()))
-    app = create_billing_app(settings, clock=FixedClock(NOW))
+    app = create_billing_app(settings, clock=FixedClock(BILLING_NOW))
     yield app
     await app.state.db.dispose()
 

@@ -10,26 +10,24 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from shared.text import RequestModel
+
 Fen = Annotated[StrictInt, Field(ge=0, le=10**15, description="fen (0.01 yuan), a non-negative integer")]
 Rate = Annotated[Decimal, Field(ge=0, le=1, max_digits=6, decimal_places=4)]
-Strict = ConfigDict(extra="forbid")
 
 
-class TierRuleIn(BaseModel):
-    model_config = Strict
+class TierRuleIn(RequestModel):
     ratio: Rate
     deductible: Fen
 
 
-class CommunityCoverIn(BaseModel):
-    model_config = Strict
+class CommunityCoverIn(RequestModel):
     community_id: uuid.UUID
     covered_residents: int = Field(gt=0, le=10_000_000)
     adjustment: Decimal = Field(default=Decimal(1), gt=0, le=10, max_digits=6, decimal_places=4)
 
 
-class ParametersIn(BaseModel):
-    model_config = Strict
+class ParametersIn(RequestModel):
     individual_contribution: Fen
     fiscal_subsidy: Fen
     catastrophic_rate: Rate
@@ -84,8 +82,7 @@ class RunOut(BaseModel):
     journals: list[dict[str, Any]]
 
 
-class ClaimIn(BaseModel):
-    model_config = Strict
+class ClaimIn(RequestModel):
     claim_no: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
     institution_id: uuid.UUID
     resident_id: uuid.UUID
@@ -99,8 +96,7 @@ class ClaimIn(BaseModel):
     referral_id: uuid.UUID | None = None
 
 
-class ClaimsBatchIn(BaseModel):
-    model_config = Strict
+class ClaimsBatchIn(RequestModel):
     claims: list[ClaimIn] = Field(min_length=1, max_length=2000)
 
 
@@ -137,8 +133,7 @@ class BatchOut(BaseModel):
     claims: list[ClaimOut] | None = None
 
 
-class SettlementIn(BaseModel):
-    model_config = Strict
+class SettlementIn(RequestModel):
     scores: dict[uuid.UUID, Decimal] = Field(
         description="assessment score (0–100) per community; the quality deposit is returned in proportion"
     )
@@ -147,8 +142,7 @@ class SettlementIn(BaseModel):
 Points = Annotated[Decimal, Field(ge=0, le=1_000_000, max_digits=14, decimal_places=4)]
 
 
-class DisputeIn(BaseModel):
-    model_config = Strict
+class DisputeIn(RequestModel):
     claim_id: uuid.UUID
     claimed: Fen | None = Field(
         default=None, description="care outside the community: the charge it should be"
@@ -159,8 +153,7 @@ class DisputeIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class DecisionIn(BaseModel):
-    model_config = Strict
+class DecisionIn(RequestModel):
     version: int
     decision: Literal["upheld", "adjusted", "rejected"]
     adjusted: Fen | None = None

@@ -1,4 +1,4 @@
-"""Gateway command line: `python -m services.gateway migrate | serve | create-user`."""
+"""Gateway command line: `python -m services.gateway migrate | serve | create-user | reseal`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ from pathlib import Path
 from shared.auth import Role
 from shared.cli import add_common_commands, run_common_command
 from shared.db import Database
+from shared.pii import PiiVault, SealedValueError, split_keys
+from shared.settings import MissingSecretError
 
 from . import models as m
 from .auth import hasher
-from .settings import get_settings
+from .keys import reseal
+from .settings import GatewaySettings, get_settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -30,6 +33,21 @@ async def create_user(username: str, password: str, role: str) -> str:
         await db.dispose()
 
 
+async def reseal_keys(settings: GatewaySettings, batch: int) -> str:
+    vault = PiiVault(settings.key_secret, split_keys(settings.key_old_secrets))
+    db = Database(settings.database_url)
+    try:
+        moved = await reseal(db, vault, batch)
+    except SealedValueError:  # what was re-sealed so far is committed; a rerun resumes
+        raise SystemExit(
+            "gateway reseal stopped: a signing key opens under no configured key; "
+            "add the KEY_SECRET that sealed it to KEY_OLD_SECRETS"
+        ) from None
+    finally:
+        await db.dispose()
+    return f"{moved} signing keys re-sealed under key {vault.key_id}; KEY_OLD_SECRETS may now be emptied"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m services.gateway")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -38,11 +56,19 @@ def main() -> None:
     user.add_argument("--username", required=True)
     user.add_argument("--password", required=True)
     user.add_argument("--role", default="commission_admin", choices=[r.value for r in Role])
+    again = sub.add_parser("reseal", help="re-seal the signing keys under KEY_SECRET (after a rotation)")
+    again.add_argument("--batch", type=int, default=100)
     args = parser.parse_args()
+    try:
+        settings = get_settings()
+    except MissingSecretError as exc:
+        raise SystemExit(f"gateway: {exc}") from None
     if args.command == "create-user":
         print(asyncio.run(create_user(args.username, args.password, args.role)))
+    elif args.command == "reseal":
+        print(asyncio.run(reseal_keys(settings, args.batch)))
     else:
-        run_common_command(args, get_settings(), "services.gateway.app:create_app", MIGRATIONS)
+        run_common_command(args, settings, "services.gateway.app:create_app", MIGRATIONS)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from asgi_correlation_id import correlation_id
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException
 
 from shared.auth import Principal, Role, forbidden, unauthorized
 from shared.clock import Clock
@@ -19,10 +20,13 @@ from shared.crud import paginate, where_equal
 from shared.db import Database
 from shared.pagination import Page, PageParams, page_params
 from shared.pii import PiiVault
-from shared.problems import Problem, problem_response
+from shared.problems import Problem
+from shared.text import RequestModel
 
 from . import auth
 from . import models as m
+from .audit import AuditRecord, AuditWriter
+from .domain.paths import BadPath, RoutedPath, routed_path
 from .domain.policy import match
 from .keys import KeyRing, rotate
 from .proxy import FORWARDED, Upstreams
@@ -94,30 +98,35 @@ async def token(
     password: Annotated[str | None, Form(max_length=200)] = None,
     refresh_token: Annotated[str | None, Form(max_length=200)] = None,
 ) -> JSONResponse:
+    """Credentials are checked under the login throttle (services/gateway/throttle.py): per account and
+    per client address, failures lock for a while (429 with Retry-After)."""
     db, settings, clock = _state(request)
     ring = await key_ring(request)
     ttl, refresh_ttl, now = settings.access_ttl_seconds, settings.refresh_ttl_seconds, clock.now()
-    async with db.uow() as uow:
-        if grant_type == "client_credentials" and client_id and client_secret:
-            body = await auth.client_credentials(uow.session, ring, client_id, client_secret, ttl)
-        elif grant_type == "password" and username and password:
-            body = await auth.password_login(uow.session, ring, username, password, ttl, refresh_ttl, now)
-        elif grant_type == "refresh_token" and refresh_token:
+    throttle, audit_writer = request.app.state.throttle, request.app.state.audit
+    address = request.client.host if request.client else "unknown"
+    if grant_type == "client_credentials" and client_id and client_secret:
+        async with throttle.attempt(f"client:{client_id}", address, audit_writer, now):
+            body = await auth.client_credentials(db, ring, client_id, client_secret, ttl)
+    elif grant_type == "password" and username and password:
+        async with throttle.attempt(f"user:{username}", address, audit_writer, now):
+            body = await auth.password_login(db, ring, username, password, ttl, refresh_ttl, now)
+    elif grant_type == "refresh_token" and refresh_token:
+        async with db.uow() as uow:
             body = await auth.refresh(uow.session, ring, refresh_token, ttl, refresh_ttl, now)
-        else:
-            raise Problem(
-                400,
-                "unsupported-grant",
-                "不支持的授权方式或缺少参数",
-                "Unsupported grant_type or missing parameters",
-                error="unsupported_grant_type",
-            )
-        await uow.commit()
+            await uow.commit()
+    else:
+        raise Problem(
+            400,
+            "unsupported-grant",
+            "不支持的授权方式或缺少参数",
+            "Unsupported grant_type or missing parameters",
+            error="unsupported_grant_type",
+        )
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 
-class LogoutIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class LogoutIn(RequestModel):
     refresh_token: str | None = Field(default=None, max_length=200)
 
 
@@ -148,16 +157,14 @@ def require_admin(principal: Principal) -> None:
         raise forbidden("only the health commission administers the gateway")
 
 
-class ClientIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ClientIn(RequestModel):
     client_id: str = Field(min_length=3, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
     client_secret: str = Field(min_length=16, max_length=200)
     institution_id: uuid.UUID
     community_id: uuid.UUID | None = None
 
 
-class UserIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class UserIn(RequestModel):
     username: str = Field(min_length=3, max_length=100, pattern=r"^[A-Za-z0-9_.@-]+$")
     password: str = Field(min_length=10, max_length=200)
     role: Role
@@ -171,13 +178,14 @@ class UserIn(BaseModel):
 async def create_client(body: ClientIn, request: Request, principal: Caller) -> dict[str, Any]:
     require_admin(principal)
     db = request.app.state.db
+    secret_hash = await auth.hash_secret(body.client_secret)  # off the event loop
     async with db.uow() as uow:
         if await uow.session.get(m.ApiClient, body.client_id):
             raise Problem(409, "client-exists", "客户端已存在", "A client with this id exists")
         uow.session.add(
             m.ApiClient(
                 client_id=body.client_id,
-                secret_hash=auth.hasher.hash(body.client_secret),
+                secret_hash=secret_hash,
                 institution_id=body.institution_id,
                 community_id=body.community_id,
             )
@@ -201,12 +209,11 @@ async def create_user(body: UserIn, request: Request, principal: Caller) -> dict
             422, "institution-required", "医务人员账号须关联机构", "A staff account needs institution_id"
         )
     db = request.app.state.db
+    password_hash = await auth.hash_secret(body.password)  # off the event loop
     async with db.uow() as uow:
         if await uow.session.get(m.User, body.username):
             raise Problem(409, "user-exists", "用户名已存在", "This username is taken")
-        uow.session.add(
-            m.User(password_hash=auth.hasher.hash(body.password), **body.model_dump(exclude={"password"}))
-        )
+        uow.session.add(m.User(password_hash=password_hash, **body.model_dump(exclude={"password"})))
         await uow.commit()
     return {"username": body.username, "role": body.role}
 
@@ -248,69 +255,84 @@ async def audit(
         return await paginate(s, stmt, page, AuditOut.model_validate)
 
 
-async def _audit(request: Request, principal: Principal, method: str, path: str, status: int) -> None:
-    db, _, clock = _state(request)
-    async with db.uow() as uow:
-        uow.session.add(
-            m.AuditEntry(
-                at=clock.now(),
-                subject=principal.subject,
-                role=principal.role,
-                institution_id=principal.institution_id,
-                method=method,
-                path=path,
-                status=status,
-                request_id=correlation_id.get(),
-            )
+def _audit(request: Request, principal: Principal, path: str, status: int) -> None:
+    writer: AuditWriter = request.app.state.audit
+    writer.record(
+        AuditRecord(
+            at=request.app.state.clock.now(),
+            subject=principal.subject,
+            role=principal.role,
+            institution_id=principal.institution_id,
+            method=request.method,
+            path=path,
+            status=status,
+            request_id=correlation_id.get(),
         )
-        await uow.commit()
+    )
+
+
+def _routed(request: Request) -> RoutedPath:
+    raw = request.scope.get("raw_path") or request.scope["path"].encode()
+    try:
+        return routed_path(raw.decode("latin-1"))
+    except BadPath as exc:
+        raise Problem(400, "bad-path", "请求路径不合法", f"The path is not allowed: {exc}") from None
+
+
+def _rate_limited(retry_after: int) -> Problem:
+    return Problem(
+        429,
+        "rate-limited",
+        "请求过于频繁，请稍后再试",
+        "Too many requests; slow down",
+        retry_after=retry_after,
+    )
 
 
 @router.api_route(
     "/api/{service}/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
 )
 async def route(service: str, path: str, request: Request, principal: Caller) -> Response:
+    """Check the path once, then the policy, the rate limit; forward; audit personal data whatever happens."""
     upstreams: Upstreams = request.app.state.upstreams
-    settings: GatewaySettings = request.app.state.settings
-    upstream_path = "/" + path
-    rule = match(service, upstream_path) if service in upstreams.urls else None
+    routed = _routed(request)
+    rule = match(routed.service, routed.path) if routed.service in upstreams.urls else None
     if rule is None:
         raise Problem(404, "not-found", "资源不存在", "Not found")
-    if principal.role not in rule.roles:
-        raise forbidden(f"a {principal.role} may not call this endpoint")
-    limiter: RateLimiter = request.app.state.limiter
-    decision = await limiter.take(principal.subject)
-    if not decision.allowed:
-        too_many = Problem(
-            429,
-            "rate-limited",
-            "请求过于频繁，请稍后再试",
-            "Too many requests; slow down",
-            retry_after=decision.retry_after,
-        )
-        refused = problem_response(too_many, request)
-        refused.headers["Retry-After"] = str(decision.retry_after)
-        return refused
-    declared = int(request.headers.get("content-length") or 0)
-    if declared > settings.max_body_bytes:
+    audited = f"/api/{routed.service}{routed.path}"
+    if rule.personal_data and not request.app.state.audit.has_room():
         raise Problem(
-            413, "body-too-large", "请求体过大", f"The body exceeds {settings.max_body_bytes} bytes"
+            503,
+            "audit-lagging",
+            "审计记录积压，请稍后重试",
+            "The audit log is lagging; retry later",
+            retry_after=5,
         )
-    body = await request.body()
-    if len(body) > settings.max_body_bytes:
-        raise Problem(
-            413, "body-too-large", "请求体过大", f"The body exceeds {settings.max_body_bytes} bytes"
+    status = 500
+    try:
+        if principal.role not in rule.roles:
+            raise forbidden(f"a {principal.role} may not call this endpoint")
+        limiter: RateLimiter = request.app.state.limiter
+        decision = await limiter.take(principal.subject)
+        if not decision.allowed:
+            raise _rate_limited(decision.retry_after)
+        body = await request.body()
+        headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARDED}
+        headers["x-request-id"] = correlation_id.get() or headers.get("x-request-id", "")
+        headers["x-forwarded-for"] = request.client.host if request.client else ""
+        response = await upstreams.forward(
+            routed.service, request.method, routed.encoded, request.scope["query_string"], headers, body
         )
-    headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARDED}
-    headers["x-request-id"] = correlation_id.get() or headers.get("x-request-id", "")
-    headers["x-forwarded-for"] = request.client.host if request.client else ""
-    response = await upstreams.forward(
-        service, request.method, upstream_path, request.url.query.encode(), headers, body
-    )
-    if rule.personal_data:
-        await _audit(
-            request, principal, request.method, f"/api/{service}{upstream_path}", response.status_code
-        )
+        status = response.status_code
+    except Problem as problem:
+        status = problem.status
+        raise
+    except HTTPException as exc:
+        status = exc.status_code
+        raise
+    finally:
+        if rule.personal_data:
+            _audit(request, principal, audited, status)
     passthrough = {
         k: v
         for k, v in response.headers.items()

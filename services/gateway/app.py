@@ -12,12 +12,14 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from shared.app import create_service_app
 from shared.clock import Clock
-from shared.pii import PiiVault
+from shared.pii import PiiVault, split_keys
 
 from . import api
+from .audit import AuditWriter
 from .proxy import Upstreams
 from .ratelimit import RateLimiter
 from .settings import GatewaySettings, get_settings
+from .throttle import LoginThrottle
 
 
 def merge_openapi(own: dict[str, Any], upstream: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -50,9 +52,10 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
         },
         settings.upstream_timeout_seconds,
     )
-    limiter = RateLimiter(settings.redis_url, settings.rate_limit_burst, settings.rate_limit_per_second)
+    limiter = RateLimiter.from_settings(settings)  # and the process's one Redis pool, limiter.redis
 
     async def cleanup() -> None:
+        await app.state.audit.close()  # before the database closes: queued audit rows are written
         await upstreams.close()
         await limiter.close()
 
@@ -63,14 +66,18 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
         openapi_url="/gateway-openapi.json",
         docs_url=None,
         cleanup=cleanup,
+        max_body_bytes=settings.max_body_bytes,  # the gateway's own endpoints and the routed ones alike
         state={
             "clock": clock or Clock(),
-            "vault": PiiVault(settings.key_secret),
+            "vault": PiiVault(settings.key_secret, split_keys(settings.key_old_secrets)),
             "upstreams": upstreams,
             "ring": None,
             "limiter": limiter,
+            "throttle": LoginThrottle.from_settings(settings, limiter.redis),
         },
     )
+
+    app.state.audit = AuditWriter(app.state.db)
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi(request: Request) -> JSONResponse:

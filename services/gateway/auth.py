@@ -1,10 +1,19 @@
 """Issuing and revoking tokens: OAuth2 client credentials for HIS systems, password + refresh tokens
-for people. Passwords and client secrets are argon2-hashed; refresh tokens are stored as SHA-256."""
+for people. Passwords and client secrets are argon2-hashed; refresh tokens are stored as SHA-256.
+
+An argon2 hash or check costs ~100 ms of CPU: it runs in a small thread pool of its own (argon2-cffi
+releases the GIL), never on the event loop, so logins do not stall every proxied call, and the database
+connection is not held while it runs. The pool is bounded (HASH_THREADS) because each hash also takes
+64 MiB and the event loop needs a core of its own; logins beyond it queue.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import os
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,6 +24,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Role
+from shared.db import Database
 from shared.problems import Problem
 
 from . import models as m
@@ -23,10 +33,16 @@ from .keys import KeyRing
 hasher = PasswordHasher()
 # verifying against this keeps the time of "unknown user" equal to "wrong password"
 DUMMY_HASH = hasher.hash("not-a-real-password")
+HASH_THREADS = max(1, min(4, (os.cpu_count() or 2) - 1))
+_hashing = ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="argon2")
 
 
-def invalid_grant() -> Problem:
-    return Problem(
+class InvalidGrant(Problem):
+    """Wrong credentials (the login throttle counts these and nothing else)."""
+
+
+def invalid_grant() -> InvalidGrant:
+    return InvalidGrant(
         400, "invalid-grant", "用户名、密码或凭证无效", "Invalid credentials", error="invalid_grant"
     )
 
@@ -36,6 +52,15 @@ def _check(stored_hash: str | None, secret: str) -> bool:
         return hasher.verify(stored_hash or DUMMY_HASH, secret) and stored_hash is not None
     except (VerificationError, InvalidHashError):
         return False
+
+
+async def verify_secret(stored_hash: str | None, secret: str) -> bool:
+    """`secret` matches `stored_hash` (None: no such account, checked against a dummy all the same)."""
+    return await asyncio.get_running_loop().run_in_executor(_hashing, _check, stored_hash, secret)
+
+
+async def hash_secret(secret: str) -> str:
+    return await asyncio.get_running_loop().run_in_executor(_hashing, hasher.hash, secret)
 
 
 def _refresh_hash(token: str) -> str:
@@ -50,10 +75,14 @@ def token_response(access: str, ttl: int, refresh: str | None = None) -> dict[st
 
 
 async def client_credentials(
-    s: AsyncSession, ring: KeyRing, client_id: str, secret: str, ttl: int
+    db: Database, ring: KeyRing, client_id: str, secret: str, ttl: int
 ) -> dict[str, Any]:
-    client = await s.get(m.ApiClient, client_id)
-    if not _check(client.secret_hash if client and client.active else None, secret) or client is None:
+    async with db.read() as s:
+        client = await s.get(m.ApiClient, client_id)
+        if client is not None:
+            s.expunge(client)  # kept as read: the session's rollback would expire it
+    matches = await verify_secret(client.secret_hash if client and client.active else None, secret)
+    if not matches or client is None:
         raise invalid_grant()
     access, _, _ = ring.sign(
         {
@@ -95,12 +124,20 @@ async def _issue_for_user(
 
 
 async def password_login(
-    s: AsyncSession, ring: KeyRing, username: str, password: str, ttl: int, refresh_ttl: int, now: datetime
+    db: Database, ring: KeyRing, username: str, password: str, ttl: int, refresh_ttl: int, now: datetime
 ) -> dict[str, Any]:
-    user = await s.get(m.User, username)
-    if not _check(user.password_hash if user and user.active else None, password) or user is None:
+    """The user is read, the password checked with no connection held, then the refresh token written."""
+    async with db.read() as s:
+        user = await s.get(m.User, username)
+        if user is not None:
+            s.expunge(user)  # kept as read: the session's rollback would expire it
+    matches = await verify_secret(user.password_hash if user and user.active else None, password)
+    if not matches or user is None:
         raise invalid_grant()
-    return await _issue_for_user(s, ring, user, ttl, refresh_ttl, now)
+    async with db.uow() as uow:
+        body = await _issue_for_user(uow.session, ring, user, ttl, refresh_ttl, now)
+        await uow.commit()
+    return body
 
 
 async def refresh(

@@ -1,5 +1,8 @@
 """Signing keys: ES256 key pairs kept sealed in the gateway's database, the newest signs, retired keys
-stay in the JWKS for a grace period so tokens they signed still verify until they expire."""
+stay in the JWKS for a grace period so tokens they signed still verify until they expire.
+
+Each private key is sealed under `KEY_SECRET` and bound to its kid (a sealed key copied onto another
+row does not open); `reseal` moves them all under a new `KEY_SECRET` after a rotation."""
 
 from __future__ import annotations
 
@@ -16,9 +19,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import AUDIENCE, TokenVerifier
+from shared.db import Database
 from shared.pii import PiiVault
 
 from . import models as m
+
+
+def owner(kid: str) -> bytes:
+    """What a sealed private key is bound to."""
+    return f"signing-key:{kid}".encode()
 
 
 async def rotate(s: AsyncSession, vault: PiiVault, now: datetime) -> str:
@@ -33,7 +42,10 @@ async def rotate(s: AsyncSession, vault: PiiVault, now: datetime) -> str:
     await s.execute(sa.update(m.SigningKey).where(m.SigningKey.retired_at.is_(None)).values(retired_at=now))
     s.add(
         m.SigningKey(
-            kid=kid, sealed_private_key=vault.seal(pem.decode()), public_jwk=json.dumps(jwk), created_at=now
+            kid=kid,
+            sealed_private_key=vault.seal(pem.decode(), owner(kid)),
+            public_jwk=json.dumps(jwk),
+            created_at=now,
         )
     )
     await s.flush()
@@ -67,7 +79,7 @@ class KeyRing:
             return await cls.load(s, vault, now, grace) if kid else cls("", "", {"keys": []})
         return cls(
             rows[0].kid,
-            vault.open(rows[0].sealed_private_key),
+            vault.open(rows[0].sealed_private_key, owner(rows[0].kid)),
             {"keys": [json.loads(r.public_jwk) for r in rows]},
         )
 
@@ -89,3 +101,33 @@ class KeyRing:
             jti,
             exp,
         )
+
+
+async def reseal(db: Database, vault: PiiVault, batch: int = 100) -> int:
+    """Re-seal every signing key not yet under the current `KEY_SECRET`, `batch` rows per transaction,
+    in kid order. Idempotent and restartable: rows already current are skipped. Returns how many moved."""
+    moved, after = 0, ""
+    while True:
+        async with db.uow() as uow:
+            rows = (
+                await uow.session.execute(
+                    sa.select(m.SigningKey.kid, m.SigningKey.sealed_private_key)
+                    .where(m.SigningKey.kid > after)
+                    .order_by(m.SigningKey.kid)
+                    .limit(batch)
+                    .with_for_update()
+                )
+            ).all()
+            if not rows:
+                return moved
+            for kid, sealed in rows:
+                if not vault.is_current(sealed):
+                    pem = vault.open(sealed, owner(kid))
+                    await uow.session.execute(
+                        sa.update(m.SigningKey)
+                        .where(m.SigningKey.kid == kid)
+                        .values(sealed_private_key=vault.seal(pem, owner(kid)))
+                    )
+                    moved += 1
+            await uow.commit()
+        after = rows[-1].kid

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Coroutine, Sequence
 from decimal import Decimal
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from prometheus_client import Counter, Gauge
 
 from shared.app import create_service_app
 from shared.clock import Clock
@@ -25,24 +25,40 @@ from .domain.slots import SlotPolicy
 from .models import inbox
 from .readmodel import REGISTRY_TOPICS, apply_registry_event
 from .settings import ReferralSettings, get_settings
-from .usecases.sweeps import sweep
+from .usecases.sweeps import SWEEP_BATCH, SweepResult, sweep
 
 log = structlog.get_logger()
 
 
+SWEEP_RUNS = Counter("referral_sweep_runs_total", "Deadline sweeps that completed")
+SWEEP_FAILURES = Counter("referral_sweep_failures_total", "Deadline sweeps that failed (they run again)")
+SWEEP_LAST_SUCCESS = Gauge("referral_sweep_last_success_timestamp", "Unix time of the last completed sweep")
+
+
+async def sweep_once(app: FastAPI) -> SweepResult:
+    """One bounded sweep in its own transaction."""
+    db: Database = app.state.db
+    async with db.uow() as uow:
+        result = await sweep(uow.session, app.state.clock.now(), app.state.policy, app.state.slot_policy)
+        await uow.commit()
+    if any(vars(result).values()):
+        log.info("referral_sweep", **vars(result))
+    return result
+
+
 async def run_sweeps(app: FastAPI, every: float) -> None:
-    """Periodic deadlines sweep; SKIP LOCKED makes several replicas safe."""
+    """Periodic deadlines sweep; SKIP LOCKED makes several replicas safe. A failure is logged and counted
+    (a silent failure would stop escalation unnoticed) and the sweep runs again at the next tick."""
     while True:
         await asyncio.sleep(every)
-        with contextlib.suppress(Exception):
-            db: Database = app.state.db
-            async with db.uow() as uow:
-                result = await sweep(
-                    uow.session, app.state.clock.now(), app.state.policy, app.state.slot_policy
-                )
-                await uow.commit()
-            if any(vars(result).values()):
-                log.info("referral_sweep", **vars(result))
+        try:
+            while (await sweep_once(app)).has_more(SWEEP_BATCH):
+                pass  # a backlog (after downtime) is worked off in bounded transactions
+            SWEEP_RUNS.inc()
+            SWEEP_LAST_SUCCESS.set_to_current_time()
+        except Exception:
+            SWEEP_FAILURES.inc()
+            log.exception("referral_sweep_failed")
 
 
 def create_app(

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from shared.text import RequestModel
+
 from .domain.rules import Direction, DownwardReason, GrassrootsReason, Scope, Urgency
 from .domain.slots import ResourceType
 
@@ -23,8 +25,8 @@ Icd10 = Annotated[
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
 
 
-class In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class In(RequestModel):
+    """A request body (unknown fields refused, every string storable)."""
 
 
 class FollowUpPlanIn(In):

@@ -7,7 +7,6 @@ from fastapi.responses import JSONResponse
 
 from shared.app import create_service_app
 from shared.clock import Clock
-from shared.pii import PiiVault
 from shared.problems import Problem, problem_response
 
 from .api import catalogues, orgs, people, workforce
@@ -21,7 +20,7 @@ def create_app(settings: RegistrySettings | None = None, clock: Clock | None = N
         settings,
         [orgs.router, workforce.router, people.router, catalogues.router],
         title="Yigongti registry / 医共体基础数据",
-        state={"vault": PiiVault(settings.pii_key), "clock": clock or Clock()},
+        state={"vault": settings.vault(), "clock": clock or Clock()},
     )
 
     async def on_rule(request: Request, exc: Exception) -> JSONResponse:

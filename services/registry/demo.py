@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import Database
-from shared.pii import PiiVault, mask_national_id, mask_phone
+from shared.pii import PiiVault, mask_national_id, mask_phone, resident_owner
 
 from . import models as m
 from .domain.contracts import contract_term, key_populations
@@ -313,13 +313,14 @@ async def _residents(
             )
             if rng.random() < p
         ]
+        rid = uuid.uuid4()
         row = {
-            "id": uuid.uuid4(),
+            "id": rid,
             "national_id_hash": vault.lookup_hash(nid),
-            "national_id_sealed": vault.seal(nid),
+            "national_id_sealed": vault.seal(nid, resident_owner(rid, "national_id")),
             "national_id_masked": mask_national_id(nid),
             "phone_hash": vault.lookup_hash(phone),
-            "phone_sealed": vault.seal(phone),
+            "phone_sealed": vault.seal(phone, resident_owner(rid, "phone")),
             "phone_masked": mask_phone(phone),
             "name": _name(rng),
             "gender": "male" if int(nid[16]) % 2 else "female",
@@ -382,7 +383,7 @@ async def load_demo(
     today: date | None = None,
 ) -> str:
     db = Database(settings.database_url)
-    vault = PiiVault(settings.pii_key)
+    vault = settings.vault()
     rng = random.Random(11643)
     today = today or date.today()
     try:

@@ -98,14 +98,20 @@ async def list_residents(
     page: PageParams,
     q: str | None,
     key_population: str | None,
-    national_id_hash: str | None,
-    phone_hash: str | None,
+    national_id_hashes: list[str] | None,
+    phone_hashes: list[str] | None,
     **filters: Any,
 ) -> Page[ResidentOut]:
+    """`*_hashes`: a value's lookup hashes under every configured key (during a key rotation a resident
+    not yet re-sealed still carries the old key's hash)."""
     stmt = (
         sa.select(m.Resident).where(_name_like(m.Resident.name, q)).order_by(m.Resident.name, m.Resident.id)
     )
-    stmt = where_equal(stmt, national_id_hash=national_id_hash, phone_hash=phone_hash, **filters)
+    if national_id_hashes is not None:
+        stmt = stmt.where(m.Resident.national_id_hash.in_(national_id_hashes))
+    if phone_hashes is not None:
+        stmt = stmt.where(m.Resident.phone_hash.in_(phone_hashes))
+    stmt = where_equal(stmt, **filters)
     if key_population:
         stmt = stmt.where(m.Resident.key_populations.contains([key_population]))
     return await repo.paginate(s, stmt, page, ResidentOut.model_validate)

@@ -8,6 +8,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from shared.text import RequestModel
+
 from .domain.catalogues import Catalogue
 from .domain.contracts import RECORDED_FLAGS
 from .domain.institutions import InstitutionType, Membership, ServiceCentre, Tier
@@ -20,8 +22,8 @@ Code = Annotated[
 RegionCode = Annotated[str, StringConstraints(pattern=r"^[1-9][0-9]{5}$")]
 
 
-class In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class In(RequestModel):
+    """A request body (unknown fields refused, every string storable)."""
 
 
 class Out(BaseModel):

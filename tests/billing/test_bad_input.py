@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
+from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -13,6 +18,18 @@ from ..referral.world import World
 from .helpers import claim, his, officer, open_year, parameters, post_claims, run
 
 YEAR = 2029
+TODAY_YEAR = 2033  # the year of the future-date test, whose clock stands in it
+
+
+@contextmanager
+def clock_at(app: FastAPI, at: datetime) -> Iterator[None]:
+    """Billing's clock (a FixedClock shared by the session) set to `at`, and back afterwards."""
+    before = app.state.clock.at
+    app.state.clock.at = at
+    try:
+        yield
+    finally:
+        app.state.clock.at = before
 
 
 async def claims_count(engine: AsyncEngine) -> int:
@@ -68,9 +85,13 @@ async def test_parameters_that_do_not_add_up(billing_client: AsyncClient, county
 
 
 async def test_bad_claims_write_nothing(
-    billing_client: AsyncClient, billing_engine: AsyncEngine, county: World
+    billing_client: AsyncClient, billing_app: FastAPI, billing_engine: AsyncEngine, county: World
 ) -> None:
-    c, w = billing_client, county
+    with clock_at(billing_app, datetime(YEAR, 12, 31, 2, 0, tzinfo=UTC)):  # the claims below are not future
+        await bad_claims_write_nothing(billing_client, billing_engine, county)
+
+
+async def bad_claims_write_nothing(c: AsyncClient, billing_engine: AsyncEngine, w: World) -> None:
     await open_year(c, w, YEAR, parameters(w, (10, 10)))
     good = claim(w, "G-1", "township1", "resident1", "outpatient", f"{YEAR}-02-01", 10_000)
     before = await claims_count(billing_engine)
@@ -81,7 +102,8 @@ async def test_bad_claims_write_nothing(
         ({**good, "resident_id": str(uuid.uuid4())}, 422, "unknown-resident"),
         ({**good, "kind": "inpatient"}, 422, "dip-needed"),
         ({**good, "referral_id": str(uuid.uuid4())}, 422, "unknown-referral"),
-        ({**good, "service_date": "2099-01-01"}, 422, "year-not-budgeted"),
+        ({**good, "service_date": f"{YEAR - 10}-01-01"}, 422, "year-not-budgeted"),
+        ({**good, "service_date": f"{YEAR + 1}-01-01"}, 422, "service-date-in-future"),
         ({**good, "diagnosis_icd10": "not-icd"}, 422, "validation-error"),
     ]
     for bad, status, slug in cases:
@@ -149,3 +171,37 @@ async def test_bad_claims_write_nothing(
         "scores-needed",
     )
     assert_problem(await run(c, w, f"{YEAR}/prepayments/13", status=422), "validation-error")
+
+
+async def test_claims_dated_after_today_are_refused(
+    billing_client: AsyncClient, billing_app: FastAPI, billing_engine: AsyncEngine, county: World
+) -> None:
+    """Today is the date in China: at 00:30 on 1 July in Beijing (still 30 June in UTC) a claim for
+    1 July is fine and one for 2 July is not, alone or in a batch; nothing refused is stored."""
+    c, w = billing_client, county
+    await open_year(c, w, TODAY_YEAR, parameters(w, (10, 10)))
+
+    def dated(no: str, day: str) -> dict[str, Any]:
+        return claim(w, no, "township1", "resident1", "outpatient", f"{TODAY_YEAR}-{day}", 10_000)
+
+    async def stored() -> int:
+        async with billing_engine.connect() as conn:
+            q = sa.text("SELECT count(*) FROM claims WHERE year = :y")
+            return int(await conn.scalar(q, {"y": TODAY_YEAR}) or 0)
+
+    with clock_at(billing_app, datetime(TODAY_YEAR, 6, 30, 16, 30, tzinfo=UTC)):
+        tomorrow = await c.post("/v1/claims", json=dated("F-1", "07-02"), headers=his(w, "township1"))
+        assert tomorrow.status_code == 422, tomorrow.text
+        assert tomorrow.headers["content-type"].startswith("application/problem+json")
+        assert_problem(tomorrow.json(), "service-date-in-future")
+        far = await c.post("/v1/claims", json=dated("F-2", "12-31"), headers=his(w, "township1"))
+        assert far.status_code == 422 and far.json()["type"].endswith("/service-date-in-future")
+        batch = {"claims": [dated("F-3", "06-30"), dated("F-4", "07-02")]}
+        r = await c.post("/v1/claims:batch", json=batch, headers=his(w, "township1"))
+        assert r.status_code == 422, r.text
+        assert [(e["claim_no"], e["slug"]) for e in r.json()["errors"]] == [("F-4", "service-date-in-future")]
+        assert_problem(r.json()["errors"][0], "service-date-in-future")
+        assert await stored() == 0
+        today = await c.post("/v1/claims", json=dated("T-1", "07-01"), headers=his(w, "township1"))
+        assert today.status_code == 201, today.text
+        assert await stored() == 1

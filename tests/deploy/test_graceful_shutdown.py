@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.devtokens import DevSigner
 
-from ..conftest import KAFKA, REGISTRY_DB, admin_headers
+from ..conftest import KAFKA, REGISTRY_DB, TEST_PII_KEY, admin_headers
 from ..events.kafka_helpers import collect
 
 PORT = 18201
@@ -28,6 +28,7 @@ async def test_sigterm_mid_traffic_loses_nothing(
     env = {
         **os.environ,
         "AUTH_JWKS": json.dumps(signer.jwks()),
+        "PII_KEY": TEST_PII_KEY,
         "DATABASE_URL": REGISTRY_DB,
         "KAFKA_BOOTSTRAP_SERVERS": KAFKA,
         "RUN_WORKERS": "true",

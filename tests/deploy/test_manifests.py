@@ -5,6 +5,7 @@ endpoints that exist on the port the service listens on."""
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from services.referral.settings import ReferralSettings
 from services.registry.app import create_app as create_registry
 from services.registry.settings import RegistrySettings
 
+from ..conftest import TEST_KEY_SECRET, TEST_PII_KEY
+
 ROOT = Path(__file__).parents[2]
 SERVICES: dict[str, type[BaseSettings]] = {
     "gateway": GatewaySettings,
@@ -32,6 +35,7 @@ SERVICES: dict[str, type[BaseSettings]] = {
     "billing": BillingSettings,
 }
 K8S_VERSION = "1.32.0"
+SECRET_SETTINGS = {"PII_KEY", "PII_OLD_KEYS", "KEY_SECRET", "KEY_OLD_SECRETS"}
 
 
 def env_names(settings: type[BaseSettings]) -> set[str]:
@@ -76,7 +80,26 @@ def test_no_secret_values_in_the_manifests(manifests: list[dict[str, Any]]) -> N
     assert not [d for d in manifests if d["kind"] == "Secret"]
     for doc in manifests:
         if doc["kind"] == "ConfigMap":
-            assert not {"PII_KEY", "DATABASE_URL", "AUTH_JWKS", "KEY_SECRET"} & set(doc.get("data", {}))
+            assert not {"DATABASE_URL", "AUTH_JWKS", *SECRET_SETTINGS} & set(doc.get("data", {}))
+            assert doc.get("data", {}).get("ENVIRONMENT", "production") == "production"
+
+
+def test_every_secret_the_manifests_read_is_documented(manifests: list[dict[str, Any]]) -> None:
+    """The operator creates `yigongti-secrets` from the README: every key a pod needs is in that
+    command, and the optional ones (old keys during a rotation) are explained there."""
+    readme = (ROOT / "README.md").read_text()
+    documented = set(re.findall(r"--from-literal=([A-Z_]+)=", readme))
+    refs = [
+        e["valueFrom"]["secretKeyRef"]
+        for d in manifests
+        if d["kind"] in ("Deployment", "Job")
+        for e in d["spec"]["template"]["spec"]["containers"][0].get("env", [])
+        if "secretKeyRef" in e.get("valueFrom", {})
+    ]
+    assert {r["name"] for r in refs} == {"yigongti-secrets"}
+    assert {r["key"] for r in refs if not r.get("optional")} == documented
+    for r in (r for r in refs if r.get("optional")):
+        assert r["key"] in readme and r["key"] not in documented
 
 
 def _container_env(doc: dict[str, Any], configmaps: dict[str, dict[str, str]]) -> set[str]:
@@ -100,8 +123,8 @@ def test_deployments_set_exactly_what_the_code_reads(manifests: list[dict[str, A
 
 def test_probes_hit_real_endpoints_on_the_serving_port(manifests: list[dict[str, Any]]) -> None:
     apps = {
-        "gateway": create_gateway(),
-        "registry": create_registry(),
+        "gateway": create_gateway(GatewaySettings(key_secret=TEST_KEY_SECRET)),
+        "registry": create_registry(RegistrySettings(pii_key=TEST_PII_KEY)),
         "referral": create_referral(),
         "billing": create_billing(),
     }
@@ -139,7 +162,11 @@ def test_compose_file_parses_and_fits_the_code() -> None:
             assert svc["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         elif name not in ("devkeys", "migrate"):
             assert "healthcheck" in svc, name
-    assert set(services["migrate"]["environment"]) <= env_names(RegistrySettings)
+    # migrate runs every service's migrations (and the gateway's create-user)
+    assert set(services["migrate"]["environment"]) <= env_names(RegistrySettings) | env_names(GatewaySettings)
+    for svc in services.values():  # keys come from the caller's environment, never a value in the file
+        for name in SECRET_SETTINGS & set(svc.get("environment") or {}):
+            assert svc["environment"][name] == f"${{{name}:-}}", name
     assert services["registry"]["environment"]["AUTH_JWKS_URL"].startswith("http://gateway:8000/")
 
 

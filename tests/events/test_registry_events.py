@@ -19,7 +19,7 @@ from shared.db import Database
 from shared.events import EventEnvelope
 from shared.outbox import OutboxRelay, record_event
 
-from ..conftest import KAFKA, REGISTRY_DB
+from ..conftest import KAFKA, REGISTRY_DB, TEST_PII_KEY
 from ..integration.county import COUNTY, build_county
 from .kafka_helpers import collect
 
@@ -96,6 +96,7 @@ async def test_relay_killed_mid_publish_loses_nothing(
         "DATABASE_URL": REGISTRY_DB,
         "KAFKA_BOOTSTRAP_SERVERS": KAFKA,
         "LOG_LEVEL": "WARNING",
+        "PII_KEY": TEST_PII_KEY,
     }
     relay = subprocess.Popen([sys.executable, "-m", "services.registry", "relay"], env=env)
     try:

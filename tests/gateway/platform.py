@@ -12,7 +12,17 @@ from contextlib import contextmanager
 
 import httpx
 
-from ..conftest import BILLING_DB, KAFKA, PG, REDIS, REFERRAL_DB, REGISTRY_DB, isolated_name
+from ..conftest import (
+    BILLING_DB,
+    KAFKA,
+    PG,
+    REDIS,
+    REFERRAL_DB,
+    REGISTRY_DB,
+    TEST_KEY_SECRET,
+    TEST_PII_KEY,
+    isolated_name,
+)
 
 _BASE = 18310 + int(os.environ.get("TEST_PORT_OFFSET", "0"))
 GATEWAY, REGISTRY, REFERRAL, BILLING = _BASE, _BASE + 1, _BASE + 2, _BASE + 3
@@ -23,6 +33,8 @@ def _env(**extra: str) -> dict[str, str]:
     return {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": KAFKA,
+        "PII_KEY": TEST_PII_KEY,  # explicit keys, never a default
+        "KEY_SECRET": TEST_KEY_SECRET,
         "RUN_WORKERS": "false",
         "LOG_LEVEL": "WARNING",
         **extra,

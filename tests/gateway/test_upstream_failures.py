@@ -4,69 +4,10 @@ service that keeps failing (the gateway runs in-process here, pointed at a silen
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-import pytest_asyncio
-from httpx import ASGITransport, AsyncClient
-
-from services.gateway import models as m
-from services.gateway.app import create_app
-from services.gateway.auth import hasher
-from services.gateway.settings import GatewaySettings
-from shared.migrations import upgrade
-
-from ..conftest import KAFKA, PG, REDIS, isolated_name, recreate_database
-
-MIGRATIONS = Path(__file__).parents[2] / "services/gateway/migrations"
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest_asyncio.fixture
-async def gateway(request: pytest.FixtureRequest) -> AsyncIterator[tuple[AsyncClient, int]]:
-    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(30)  # accepts, reads nothing, answers nothing
-
-    server = await asyncio.start_server(silent, "127.0.0.1", 0)
-    hang_port = server.sockets[0].getsockname()[1]
-    await recreate_database(isolated_name("gateway_failures_test"))
-    url = f"{PG}/{isolated_name('gateway_failures_test')}"
-    await asyncio.to_thread(upgrade, MIGRATIONS, url)
-    settings = GatewaySettings(
-        database_url=url,
-        kafka_bootstrap_servers=KAFKA,
-        run_workers=False,
-        log_json=False,
-        registry_url=f"http://127.0.0.1:{hang_port}",
-        referral_url=f"http://127.0.0.1:{closed_port()}",
-        upstream_timeout_seconds=0.5,
-        redis_url=REDIS,
-        **getattr(request, "param", {}),
-    )
-    app = create_app(settings)
-    async with app.state.db.uow() as uow:
-        for name in ("admin", "other"):
-            uow.session.add(
-                m.User(username=name, password_hash=hasher.hash(f"{name}-password"), role="commission_admin")
-            )
-        await uow.commit()
-    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://gateway") as c:
-        r = await c.post(
-            "/oauth/token", data={"grant_type": "password", "username": "admin", "password": "admin-password"}
-        )
-        c.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
-        yield c, hang_port
-    await app.state.upstreams.close()
-    await app.state.db.dispose()
-    server.close()
+from httpx import AsyncClient
 
 
 async def test_hanging_upstream_is_a_504(gateway: tuple[AsyncClient, int]) -> None:
@@ -105,3 +46,35 @@ async def test_a_burst_over_the_limit_gets_429_with_retry_after(gateway: tuple[A
         "/api/referral/v1/referrals", headers={"Authorization": f"Bearer {r.json()['access_token']}"}
     )
     assert other.status_code == 503  # another user has a bucket of their own
+
+
+async def test_the_breaker_closes_within_two_seconds_of_the_upstream_coming_back(
+    gateway: tuple[AsyncClient, int],
+) -> None:
+    """Recovery: a probe asks the upstream's /readyz while the breaker is open (it used to wait 30 s)."""
+    c, _ = gateway
+    upstreams = c._transport.app.state.upstreams  # type: ignore[attr-defined]
+    for _ in range(5):
+        assert (await c.get("/api/referral/v1/referrals")).status_code == 503
+    assert upstreams.breakers["referral"].is_open
+    port = int(upstreams.urls["referral"].rsplit(":", 1)[1])
+
+    async def healthy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        body = b'{"items": [], "total": 0}'
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+            % (len(body), body)
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(healthy, "127.0.0.1", port)  # the service is back
+    try:
+        back = time.monotonic()
+        while (await c.get("/api/referral/v1/referrals")).status_code != 200:
+            assert time.monotonic() - back < 2.0, "still refused 2 s after the upstream came back"
+            await asyncio.sleep(0.05)
+        assert not upstreams.breakers["referral"].is_open
+    finally:
+        server.close()

@@ -11,15 +11,21 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.registry.demo import load_demo
 from services.registry.domain.national_id import parse_national_id
-from services.registry.settings import RegistrySettings
 from shared.migrations import downgrade, upgrade
-from shared.pii import PiiVault
+from shared.pii import resident_owner
 
-from ..conftest import PG, REGISTRY_DB, REGISTRY_MIGRATIONS, isolated_name, recreate_database
+from ..conftest import (
+    PG,
+    REGISTRY_DB,
+    REGISTRY_MIGRATIONS,
+    isolated_name,
+    recreate_database,
+    registry_settings,
+)
 
 
 async def test_demo_county_loads_once(client: AsyncClient) -> None:
-    settings = RegistrySettings(database_url=REGISTRY_DB)
+    settings = registry_settings()
     first = await asyncio.gather(
         load_demo(settings, residents=2_000, today=date(2026, 3, 1)),
         load_demo(settings, residents=2_000, today=date(2026, 3, 1)),
@@ -32,16 +38,16 @@ async def test_demo_county_loads_once(client: AsyncClient) -> None:
     assert villages["total"] == 60
     residents = (await client.get("/v1/residents", params={"limit": 5})).json()
     assert residents["total"] == 2_000
-    vault = PiiVault(settings.pii_key)
+    vault = settings.vault()
     engine = create_async_engine(REGISTRY_DB)
     async with engine.connect() as conn:
-        sealed = (
-            (await conn.execute(sa.text("SELECT national_id_sealed FROM residents LIMIT 50"))).scalars().all()
-        )
+        sealed = (await conn.execute(sa.text("SELECT id, national_id_sealed FROM residents LIMIT 50"))).all()
         outbox = await conn.scalar(sa.text("SELECT count(*) FROM outbox WHERE topic = 'registry.residents'"))
     await engine.dispose()
-    for s in sealed:
-        parse_national_id(vault.open(s))  # every synthetic ID passes the GB 11643 check
+    for rid, s in sealed:
+        parse_national_id(
+            vault.open(s, resident_owner(rid, "national_id"))
+        )  # every synthetic ID passes the GB 11643 check
     assert outbox == 2_000
     contracts = (await client.get("/v1/contracts", params={"status": "active", "limit": 1})).json()
     assert contracts["total"] == 600
@@ -70,5 +76,5 @@ async def test_migrations_upgrade_downgrade_upgrade() -> None:
     assert left == []
     await asyncio.to_thread(upgrade, REGISTRY_MIGRATIONS, url)
     async with engine.connect() as conn:
-        assert await conn.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0002"
+        assert await conn.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0003"
     await engine.dispose()

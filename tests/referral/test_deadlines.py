@@ -72,3 +72,24 @@ async def test_no_arrival_becomes_no_show(
     assert (await run_sweep(referral_app, NOW + timedelta(days=8))).no_shows == 1
     got = (await c.get(f"/v1/referrals/{ref['id']}", headers=office)).json()
     assert got["status"] == "no_show"
+
+
+async def test_a_backlog_is_swept_in_bounded_transactions(
+    referral_client: AsyncClient, world: World, referral_app: Any
+) -> None:
+    """After downtime the sweep works off what is due a batch at a time; the background loop goes on until
+    nothing is left (sweep_once/has_more), so no single transaction holds every due row."""
+    from services.referral.app import sweep_once
+
+    c, w = referral_client, world
+    for _ in range(3):
+        await submit(c, w, upward(w))
+    at = NOW + timedelta(days=8)
+    referral_app.state.clock.at = at
+    async with referral_app.state.db.uow() as uow:
+        first = await sweep(uow.session, at, Policy(), limit=2)
+        await uow.commit()
+    assert first.expired == 2 and first.has_more(2)
+    rest = await sweep_once(referral_app)
+    assert rest.expired == 1 and not rest.has_more(500)
+    assert (await sweep_once(referral_app)).expired == 0

@@ -1,12 +1,22 @@
 """What insurance pays on a claim: tiered ratios, a deductible counted once along a referral chain, and
-the lower ratio for an unreferred county visit with a grassroots-catalogue disease (seeds 001, 002)."""
+the lower ratio for an unreferred county visit with a grassroots-catalogue disease (seeds 001, 002).
+And which claims cannot be true: care dated after today."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 
+from shared.clock import SHANGHAI
 from shared.money import apply_rate
+
+
+def dated_in_future(service_date: date, now: datetime) -> bool:
+    """A claim bills care already given, so its service date cannot be after today, counted as every
+    date here is, in China (UTC+8): at 01:00 on 2 March in Beijing the date is 2 March, though UTC
+    still says 1 March. `now` must be timezone-aware."""
+    return service_date > now.astimezone(SHANGHAI).date()
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.auth import Principal, Role, forbidden
 from shared.problems import TYPE_BASE, Problem
 
+from ..domain.claims import dated_in_future
 from ..domain.claims_batch import FOUR, ClaimFacts, Priced, price_claims
 from ..models import Claim
 from ..schemas import BatchOut, ClaimIn, ClaimOut
@@ -68,10 +69,18 @@ def _check_caller(who: Principal, claims: list[ClaimIn]) -> uuid.UUID:
 Fresh = list[tuple[int, ClaimIn, str]]  # index in the batch, claim, county
 
 
-def check_shapes(claims: list[ClaimIn], errors: BatchErrors) -> dict[str, str]:
+def check_shapes(claims: list[ClaimIn], errors: BatchErrors, now: datetime) -> dict[str, str]:
     """What needs no database; returns each claim number's fingerprint."""
     seen: dict[str, str] = {}
     for i, c in enumerate(claims):
+        if dated_in_future(c.service_date, now):
+            errors.add(
+                i,
+                c,
+                "service-date-in-future",
+                "就诊日期晚于今天（北京时间）",
+                "the service date is after today (China time)",
+            )
         fp = fingerprint(c)
         if seen.setdefault(c.claim_no, fp) != fp:
             errors.add(
@@ -163,7 +172,7 @@ async def ingest_claims(
 ) -> BatchOut:
     institution_id = _check_caller(who, claims)
     errors = BatchErrors()
-    seen = check_shapes(claims, errors)
+    seen = check_shapes(claims, errors, now)
     errors.raise_if_any()
     look = await load_lookups(s, institution_id, claims, set(seen))
     years = Years(s)

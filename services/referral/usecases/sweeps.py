@@ -1,5 +1,7 @@
 """The periodic sweep: escalate overdue answers, expire unanswered referrals, mark no-shows, flag missed
-follow-up visits. Driven by the clock it is given, so tests control time."""
+follow-up visits. Driven by the clock it is given, so tests control time. Each kind of work is taken at
+most `limit` rows at a time, so after a long downtime the backlog is worked off in short transactions
+(the caller runs the sweep again while `has_more`)."""
 
 from __future__ import annotations
 
@@ -28,25 +30,34 @@ class SweepResult:
     missed_visits: int = 0
     released_slots: int = 0
 
+    def has_more(self, limit: int) -> bool:
+        return max(self.escalated, self.expired, self.no_shows, self.missed_visits) >= limit
 
-async def _locked(s: AsyncSession, stmt: sa.Select[m.Referral]) -> list[m.Referral]:
-    return list((await s.execute(stmt.with_for_update(skip_locked=True))).scalars())
+
+SWEEP_BATCH = 500
 
 
 async def sweep(
-    s: AsyncSession, now: datetime, policy: Policy, slot_policy: SlotPolicy | None = None
+    s: AsyncSession,
+    now: datetime,
+    policy: Policy,
+    slot_policy: SlotPolicy | None = None,
+    limit: int = SWEEP_BATCH,
 ) -> SweepResult:
+    async def _locked(stmt: sa.Select[m.Referral]) -> list[m.Referral]:
+        return list((await s.execute(stmt.limit(limit).with_for_update(skip_locked=True))).scalars())
+
     result = SweepResult()
     result.released_slots = await release_unbooked(s, now, slot_policy or SlotPolicy())
     R = m.Referral
     for r in await _locked(
-        s, sa.select(R).where(R.status == Status.SUBMITTED, R.submitted_at <= now - policy.expire_after)
+        sa.select(R).where(R.status == Status.SUBMITTED, R.submitted_at <= now - policy.expire_after)
     ):
         before, _ = await transition(s, SYSTEM, r, Action.EXPIRE, None, now)
         await record(s, r, SYSTEM, "expire", before, now)
         result.expired += 1
     for r in await _locked(
-        s, sa.select(R).where(R.status == Status.SUBMITTED, R.escalated_at.is_(None), R.response_due_at < now)
+        sa.select(R).where(R.status == Status.SUBMITTED, R.escalated_at.is_(None), R.response_due_at < now)
     ):
         r.escalated_at = now
         await record(
@@ -60,7 +71,7 @@ async def sweep(
         )
         result.escalated += 1
     for r in await _locked(
-        s, sa.select(R).where(R.status == Status.SCHEDULED, R.appointment_at <= now - policy.no_show_after)
+        sa.select(R).where(R.status == Status.SCHEDULED, R.appointment_at <= now - policy.no_show_after)
     ):
         before, _ = await transition(s, SYSTEM, r, Action.NO_SHOW, None, now)
         await record(s, r, SYSTEM, "no_show", before, now, {"auto": True})
@@ -71,6 +82,7 @@ async def sweep(
         await s.execute(
             sa.select(V)
             .where(V.done_at.is_(None), V.missed_at.is_(None), V.due_date < today)
+            .limit(limit)
             .with_for_update(skip_locked=True)
         )
     ).scalars()

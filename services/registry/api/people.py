@@ -69,14 +69,14 @@ async def list_residents(
     active: bool | None = None,
 ) -> PageOf[ResidentOut]:
     """Staff list their own community; the commission any; a resident finds only themselves."""
-    id_hash = phone_hash = None
+    id_hashes = phone_hashes = None
     if national_id is not None:
         try:
-            id_hash = vault.lookup_hash(parse_national_id(national_id).number)
+            id_hashes = vault.lookup_hashes(parse_national_id(national_id).number)
         except RuleViolation as exc:
             raise Problem(422, exc.slug, exc.zh, exc.en) from None
     if phone is not None:
-        phone_hash = vault.lookup_hash(phone)
+        phone_hashes = vault.lookup_hashes(phone)
     filters: dict[str, object] = {"active": active}
     if caller.role == Role.RESIDENT:
         filters["id"] = own_resident(caller)
@@ -84,9 +84,9 @@ async def list_residents(
         filters["community_id"] = scope_community(caller, community_id)
     async with get_db(request).uow() as uow:
         result = await queries.list_residents(
-            uow.session, page, q, key_population, id_hash, phone_hash, **filters
+            uow.session, page, q, key_population, id_hashes, phone_hashes, **filters
         )
-        if id_hash or phone_hash:
+        if id_hashes or phone_hashes:
             found = result.items[0].id if result.items else None
             await people.audit_pii(
                 uow.session,

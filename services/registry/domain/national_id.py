@@ -36,6 +36,8 @@ def known_region(code: str) -> bool:
 
 def parse_national_id(raw: str, today: date | None = None) -> NationalId:
     number = ric.compact(raw)
+    if not number.isascii():  # '²' or '٣' pass str.isdigit() but not the check-digit arithmetic
+        raise _invalid("must be ASCII digits and X", "须为半角数字和X")
     if len(number) != 18:
         raise _invalid("must be 18 characters", "长度必须为18位")
     if not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):

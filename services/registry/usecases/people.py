@@ -1,16 +1,22 @@
 """Residents (personal data sealed at rest, masked in responses, every clear read audited) and
-their family-doctor contracts."""
+their family-doctor contracts.
+
+Sealed fields are bound to their resident and column (`resident_owner`); lookup hashes depend on the
+key, so while an older key is still configured (`PII_OLD_KEYS`) lookups and the one-resident-per-ID
+check try the hash under every key, and `reseal_residents` moves every row to the current key."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
-from shared.pii import PiiVault, mask_national_id, mask_phone
+from shared.db import Database
+from shared.pii import HEADER_BYTES, PiiVault, mask_national_id, mask_phone, resident_owner
 from shared.problems import Problem
 
 from .. import models as m
@@ -59,7 +65,7 @@ async def audit_pii(
 
 def _seal_phone(vault: PiiVault, r: m.Resident, phone: str | None) -> None:
     r.phone_hash = vault.lookup_hash(phone) if phone else None
-    r.phone_sealed = vault.seal(phone) if phone else None
+    r.phone_sealed = vault.seal(phone, resident_owner(r.id, "phone")) if phone else None
     r.phone_masked = mask_phone(phone) if phone else None
 
 
@@ -75,14 +81,16 @@ async def create_resident(s: AsyncSession, vault: PiiVault, body: ResidentIn) ->
                 "签约机构须属于居民所在医共体",
                 "The home institution must belong to the resident's community",
             )
-    id_hash = vault.lookup_hash(nid.number)
-    if await s.scalar(sa.select(m.Resident.id).where(m.Resident.national_id_hash == id_hash)):
+    hashes = vault.lookup_hashes(nid.number)
+    if await s.scalar(sa.select(m.Resident.id).where(m.Resident.national_id_hash.in_(hashes))):
         raise Problem(
             409, "resident-exists", "该身份证号的居民已建档", "A resident with this national ID exists"
         )
+    rid = m.new_id()  # known before sealing: the ciphertext is bound to it
     r = m.Resident(
-        national_id_hash=id_hash,
-        national_id_sealed=vault.seal(nid.number),
+        id=rid,
+        national_id_hash=vault.lookup_hash(nid.number),
+        national_id_sealed=vault.seal(nid.number, resident_owner(rid, "national_id")),
         national_id_masked=mask_national_id(nid.number),
         name=body.name,
         gender=nid.gender,
@@ -149,8 +157,75 @@ async def reveal_identity(
     await audit_pii(s, caller.subject, request_id, "reveal_identity", ident, outcome)
     if r is None or not visible:
         return None
-    phone = vault.open(r.phone_sealed) if r.phone_sealed else None
-    return ResidentIdentityOut(id=r.id, national_id=vault.open(r.national_id_sealed), phone=phone)
+    phone = vault.open(r.phone_sealed, resident_owner(r.id, "phone")) if r.phone_sealed else None
+    national_id = vault.open(r.national_id_sealed, resident_owner(r.id, "national_id"))
+    return ResidentIdentityOut(id=r.id, national_id=national_id, phone=phone)
+
+
+class ResealError(RuntimeError):
+    """A resident's value opens under no configured key: the key that sealed it is missing."""
+
+
+async def reseal_residents(db: Database, vault: PiiVault, batch: int = 500) -> int:
+    """Re-seal every resident's national ID and phone under the current key and recompute their lookup
+    hashes, `batch` residents per transaction in id order. Only rows not yet under the current key are
+    read, so it is idempotent and a restart resumes where it stopped. Version and updated_at stay:
+    nothing a client sees changes. Returns how many residents moved."""
+    t = cast(sa.Table, m.Resident.__table__)
+    header = vault.current_header
+
+    def stale(col: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+        return sa.and_(col.is_not(None), sa.func.substr(col, 1, HEADER_BYTES) != header)
+
+    moved, after = 0, uuid.UUID(int=0)
+    while True:
+        async with db.uow() as uow:
+            rows = (
+                await uow.session.execute(
+                    sa.select(t.c.id, t.c.national_id_sealed, t.c.phone_sealed)
+                    .where(t.c.id > after, sa.or_(stale(t.c.national_id_sealed), stale(t.c.phone_sealed)))
+                    .order_by(t.c.id)
+                    .limit(batch)
+                    .with_for_update()
+                )
+            ).all()
+            if not rows:
+                return moved
+            changes = [_resealed(vault, rid, nid, phone) for rid, nid, phone in rows]
+            await uow.session.execute(
+                sa.update(t)
+                .where(t.c.id == sa.bindparam("rid"))
+                .values(
+                    national_id_sealed=sa.bindparam("nid_sealed"),
+                    national_id_hash=sa.bindparam("nid_hash"),
+                    phone_sealed=sa.bindparam("phone_sealed"),
+                    phone_hash=sa.bindparam("phone_hash"),
+                    updated_at=t.c.updated_at,
+                ),
+                changes,
+            )
+            await uow.commit()
+        moved += len(rows)
+        after = rows[-1].id
+
+
+def _resealed(
+    vault: PiiVault, rid: uuid.UUID, nid_sealed: bytes, phone_sealed: bytes | None
+) -> dict[str, Any]:
+    try:
+        nid = vault.open(nid_sealed, resident_owner(rid, "national_id"))
+        phone = vault.open(phone_sealed, resident_owner(rid, "phone")) if phone_sealed else None
+    except ValueError:
+        raise ResealError(
+            f"resident {rid}: no configured key opens its data; add the key that sealed it to PII_OLD_KEYS"
+        ) from None
+    return {
+        "rid": rid,
+        "nid_sealed": vault.seal(nid, resident_owner(rid, "national_id")),
+        "nid_hash": vault.lookup_hash(nid),
+        "phone_sealed": vault.seal(phone, resident_owner(rid, "phone")) if phone else None,
+        "phone_hash": vault.lookup_hash(phone) if phone else None,
+    }
 
 
 async def create_contract(s: AsyncSession, body: ContractIn, today: date, caller: Principal) -> ContractOut:
