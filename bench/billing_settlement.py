@@ -34,8 +34,8 @@ from shared.devtokens import DevSigner
 from shared.migrations import ensure_database, upgrade
 
 ROOT = Path(__file__).parents[1]
-PG = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:55432")
-KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:59092")
+PG = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:25432")
+KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")
 DB_URL = f"{PG}/billing_bench"
 DSN = DB_URL.replace("postgresql+asyncpg://", "postgresql://")
 TOTAL = int(os.environ.get("BENCH_CLAIMS", "1000000"))

@@ -28,8 +28,8 @@ from shared.devtokens import DevSigner
 from shared.migrations import ensure_database, upgrade
 
 ROOT = Path(__file__).parents[1]
-PG = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:55432")
-KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:59092")
+PG = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:25432")
+KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")
 DB_URL = f"{PG}/referral_bench"
 DSN = DB_URL.replace("postgresql+asyncpg://", "postgresql://")
 ATTEMPTS, CLIENTS, CAPACITY, FD_SHARE = 2000, 200, 100, 0.4

@@ -25,9 +25,9 @@ import asyncpg
 from shared.migrations import ensure_database, upgrade
 
 ROOT = Path(__file__).parents[1]
-PG = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:55432")
-KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:59092")
-REDIS = os.environ.get("REDIS_URL", "redis://127.0.0.1:56379/0")
+PG = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:25432")
+KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")
+REDIS = os.environ.get("REDIS_URL", "redis://127.0.0.1:26379/0")
 GATEWAY, REGISTRY, NGINX = 18400, 18401, 18402
 SEQUENTIAL, CONCURRENT, CLIENTS = 300, 2000, 50
 codes = (f"{letter}{n:02d}.{m:04d}" for letter in "ABCDEFGHJK" for n in range(100) for m in range(10_000))

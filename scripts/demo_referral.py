@@ -21,7 +21,7 @@ from shared.events import EventEnvelope
 
 GATEWAY = os.environ.get("GATEWAY_URL", "http://127.0.0.1:8000")
 ADMIN_PASSWORD = os.environ.get("ADMIN_PASSWORD", "yigongti-admin")
-KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:59092")
+KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")
 gw = httpx.Client(base_url=GATEWAY, timeout=10)
 
 

@@ -3,8 +3,8 @@
 # Central (fetched once by Maven into .local/kafka/libs). Usage: scripts/kafka.sh start|stop
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-KAFKA_PORT="${KAFKA_PORT:-59092}"
-CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-59093}"
+KAFKA_PORT="${KAFKA_PORT:-29092}"
+CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-29093}"
 dir="$root/.local/kafka"
 libs="$dir/libs"
 conf="$dir/server.properties"
@@ -25,7 +25,16 @@ case "${1:-start}" in
   start)
     fetch
     mkdir -p "$dir/data"
-    if running; then echo "kafka already running on 127.0.0.1:$KAFKA_PORT"; exit 0; fi
+    if running && [ "$(cat "$dir/ports" 2>/dev/null)" = "$KAFKA_PORT $CONTROLLER_PORT" ]; then
+      echo "kafka already running on 127.0.0.1:$KAFKA_PORT"; exit 0
+    fi
+    if running; then echo "kafka is running on other ports; restarting it"; "$0" stop; fi
+    # the controller's address is written into the metadata log when it is formatted: a throwaway broker
+    # formatted for other ports (an older checkout) starts afresh
+    if [ -f "$dir/data/meta.properties" ] && [ "$(cat "$dir/ports" 2>/dev/null)" != "$KAFKA_PORT $CONTROLLER_PORT" ]; then
+      rm -rf "$dir/data"; mkdir -p "$dir/data"
+    fi
+    echo "$KAFKA_PORT $CONTROLLER_PORT" > "$dir/ports"
     cat > "$conf" <<CONF
 process.roles=broker,controller
 node.id=1

@@ -3,7 +3,7 @@
 # (initdb refuses root). Usage: scripts/pg.sh start|stop|status
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-PGPORT="${PGPORT:-55432}"
+PGPORT="${PGPORT:-25432}"
 dir="$root/.local/pg"
 data="$dir/data"
 
@@ -42,10 +42,16 @@ fsync = on
 timezone = 'UTC'
 CONF
     fi
+    # a cluster left running on another port (an older checkout used 55432, inside the ephemeral range)
+    if as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1 \
+        && [ "$(sed -n 4p "$data/postmaster.pid" 2>/dev/null)" != "$PGPORT" ]; then
+      echo "postgresql is running on another port; restarting it on $PGPORT"
+      as_pg "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null
+    fi
     if as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
       echo "postgresql already running on 127.0.0.1:$PGPORT"
     else
-      as_pg "$bin/pg_ctl" -D "$data" -l "$dir/postgres.log" -w -t 60 start >/dev/null
+      as_pg "$bin/pg_ctl" -D "$data" -l "$dir/postgres.log" -o "-p $PGPORT" -w -t 60 start >/dev/null
       echo "postgresql started on 127.0.0.1:$PGPORT"
     fi
     ;;

@@ -3,7 +3,7 @@
 # Usage: scripts/redis.sh start|stop
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-REDIS_PORT="${REDIS_PORT:-56379}"
+REDIS_PORT="${REDIS_PORT:-26379}"
 dir="$root/.local/redis"
 case "${1:-start}" in
   start)
@@ -14,8 +14,13 @@ case "${1:-start}" in
     fi
     mkdir -p "$dir"
     if [ -f "$dir/redis.pid" ] && kill -0 "$(cat "$dir/redis.pid")" 2>/dev/null; then
-      echo "redis already running on 127.0.0.1:$REDIS_PORT"; exit 0
+      if [ "$(cat "$dir/port" 2>/dev/null)" = "$REDIS_PORT" ]; then
+        echo "redis already running on 127.0.0.1:$REDIS_PORT"; exit 0
+      fi
+      echo "redis is running on another port; restarting it on $REDIS_PORT"
+      kill "$(cat "$dir/redis.pid")"; sleep 0.5
     fi
+    echo "$REDIS_PORT" > "$dir/port"
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$dir" --save "" --appendonly no \
       --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
     for _ in $(seq 1 50); do

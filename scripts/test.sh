@@ -15,18 +15,18 @@ trap cleanup EXIT
 if [ -z "${TEST_PG_URL:-}" ]; then
   scripts/pg.sh start
   started+=(pg)
-  export TEST_PG_URL="postgresql+asyncpg://postgres@127.0.0.1:${PGPORT:-55432}"
+  export TEST_PG_URL="postgresql+asyncpg://postgres@127.0.0.1:${PGPORT:-25432}"
 fi
 if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
   scripts/kafka.sh start
   started+=(kafka)
-  export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:${KAFKA_PORT:-59092}"
+  export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:${KAFKA_PORT:-29092}"
 fi
 
 if [ -z "${REDIS_URL:-}" ]; then
   scripts/redis.sh start
   started+=(redis)
-  export REDIS_URL="redis://127.0.0.1:${REDIS_PORT:-56379}/0"
+  export REDIS_URL="redis://127.0.0.1:${REDIS_PORT:-26379}/0"
 fi
 
 echo "== ruff"; .venv/bin/ruff check .

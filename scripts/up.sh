@@ -27,17 +27,17 @@ start_infra() {
 
 if [ -z "${DATABASE_URL:-}" ]; then
   start_infra pg
-  pg_base="postgresql+asyncpg://postgres@127.0.0.1:${PGPORT:-55432}"
+  pg_base="postgresql+asyncpg://postgres@127.0.0.1:${PGPORT:-25432}"
 else
   pg_base="${DATABASE_URL%/*}"
 fi
 if [ -z "${REDIS_URL:-}" ]; then
   start_infra redis
-  export REDIS_URL="redis://127.0.0.1:${REDIS_PORT:-56379}/0"
+  export REDIS_URL="redis://127.0.0.1:${REDIS_PORT:-26379}/0"
 fi
 if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
   start_infra kafka
-  export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:${KAFKA_PORT:-59092}"
+  export KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:${KAFKA_PORT:-29092}"
 fi
 
 # Keys for personal data (PII_KEY) and the gateway's key store (KEY_SECRET): random, generated once
@@ -98,10 +98,27 @@ start=$(date +%s%N)
 DATABASE_URL="$pg_base/registry" "$py" -m services.registry load-demo
 echo "   (demo load step took $(( ($(date +%s%N) - start) / 1000000 )) ms)"
 
+# keep a service running: when it dies it is started again (1 s, 2 s, 4 s ... 30 s apart; a run that lasted a
+# minute resets the back-off), and the terminal says so. SIGTERM stops the service and its supervisor.
+supervise() {
+  local name=$1 port=$2 delay=1 child=0 began code
+  trap 'kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; exit 0' TERM INT
+  while true; do
+    began=$(date +%s)
+    DATABASE_URL="$pg_base/$name" "$py" -m "services.$name" serve --host 127.0.0.1 --port "$port" \
+      >>".local/logs/$name.log" 2>&1 &
+    child=$!
+    code=0; wait "$child" || code=$?
+    (( $(date +%s) - began >= 60 )) && delay=1
+    echo "!! $name stopped (exit $code); restarting in ${delay}s — see .local/logs/$name.log" >&2
+    sleep "$delay" & wait $!
+    delay=$(( delay < 16 ? delay * 2 : 30 ))
+  done
+}
+
 for entry in "${services[@]}"; do
   read -r name port <<<"$entry"
-  DATABASE_URL="$pg_base/$name" "$py" -m "services.$name" serve --host 127.0.0.1 --port "$port" \
-    >".local/logs/$name.log" 2>&1 &
+  supervise "$name" "$port" &
   pids+=($!)
 done
 

@@ -21,7 +21,7 @@ from shared.db import Database
 from shared.guard import RequestGuard
 from shared.idempotency import ttl_seconds
 from shared.logging import configure_logging
-from shared.outbox import OutboxRelay
+from shared.outbox import OutboxRelay, watch_outbox
 from shared.problems import PROBLEM_JSON, install_problem_handlers
 from shared.retention import purge_forever
 from shared.settings import ServiceSettings
@@ -41,9 +41,16 @@ def create_service_app(
     docs_url: str | None = "/docs",
     cleanup: Callable[[], Coroutine[Any, Any, None]] | None = None,
     max_body_bytes: int = 8 * 1024 * 1024,
+    publishes_events: bool = True,
 ) -> FastAPI:
+    """`publishes_events=False` for an app with no outbox to relay (the gateway): it never talks to Kafka."""
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
-    db = Database(settings.database_url, settings.db_pool_size)
+    db = Database(
+        settings.database_url,
+        settings.db_pool_size,
+        settings.db_statement_timeout_ms,
+        settings.db_lock_timeout_ms,
+    )
     relay = OutboxRelay(
         settings.database_url, settings.kafka_bootstrap_servers, poll_seconds=settings.outbox_poll_seconds
     )
@@ -52,12 +59,20 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks: list[asyncio.Task[None]] = []
         consumers_ = list(consumers(db)) if (consumers and settings.run_workers) else []
+        if publishes_events:  # in every process, relay or not: each /metrics shows its database's backlog
+            tasks.append(asyncio.create_task(watch_outbox(db), name="outbox-metrics"))
         if settings.run_workers:
-            tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+            if publishes_events:
+                tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
             tasks += [asyncio.create_task(c.run_forever(), name=c.group_id) for c in consumers_]
             tasks += [asyncio.create_task(w) for w in (workers(app) if workers else [])]
-            purge = purge_forever(db, ttl_seconds(settings))
-            tasks.append(asyncio.create_task(purge, name="idempotency-retention"))
+            purge = purge_forever(
+                db,
+                ttl_seconds(settings),
+                outbox_seconds=settings.outbox_retention_seconds,
+                inbox_seconds=settings.inbox_retention_seconds,
+            )
+            tasks.append(asyncio.create_task(purge, name="retention"))
         app.state.consumers = consumers_
         try:
             yield
@@ -68,9 +83,9 @@ def create_service_app(
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-            if settings.run_workers:  # flush what committed while we were stopping
+            if settings.run_workers and publishes_events:  # flush what committed while we were stopping
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(relay.drain(), 10)
+                    await asyncio.wait_for(relay.drain(), 3)
             if cleanup is not None:
                 await cleanup()
             await db.dispose()

@@ -28,6 +28,7 @@ from tenacity import AsyncRetrying, retry_if_not_exception_type, stop_after_atte
 from shared.db import Database
 from shared.events import EventEnvelope
 from shared.faults import is_transient
+from shared.metrics import ConsumerLag
 from shared.outbox import make_producer
 
 log = structlog.get_logger()
@@ -94,6 +95,7 @@ class IdempotentConsumer:
         self.faults = 0
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
+        self.lag_gauge = ConsumerLag(group_id)
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(
@@ -107,8 +109,12 @@ class IdempotentConsumer:
         self._producer = make_producer(self.bootstrap)
         await self._producer.start()
         await self._consumer.start()
+        for topic in self.topics:  # series at 0, so increase() sees the first dead letter
+            DEAD_LETTERED.labels(self.group_id, topic)
+        FAULTS.labels(self.group_id)
 
     async def stop(self) -> None:
+        self.lag_gauge.clear()
         if self._consumer is not None:
             await self._consumer.stop()
         if self._producer is not None:
@@ -218,6 +224,7 @@ class IdempotentConsumer:
                     error=repr(fault.__cause__)[:300],
                     retry_in=backoff,
                 )
+            await self.lag_gauge.update(self._consumer)
 
     async def run_forever(self) -> None:
         """Start, run, and restart after a broker or database failure."""
@@ -226,8 +233,10 @@ class IdempotentConsumer:
                 await self.start()
                 await self.run()
             except asyncio.CancelledError:
-                with contextlib.suppress(Exception):
-                    await self.stop()
+                with contextlib.suppress(
+                    Exception
+                ):  # bounded: a broker that is away must not hold up SIGTERM
+                    await asyncio.wait_for(self.stop(), 2)
                 raise
             except Exception as exc:
                 log.warning("consumer_error", group=self.group_id, error=repr(exc))

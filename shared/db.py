@@ -11,8 +11,27 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
-def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+def make_engine(
+    url: str, pool_size: int = 10, statement_timeout_ms: int = 30_000, lock_timeout_ms: int = 5_000
+) -> AsyncEngine:
+    """Every connection carries its statement and lock timeouts, and the client gives up on a silent
+    server (a half-dead socket) a little after the statement timeout, so nothing waits for ever."""
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=10,
+        connect_args={
+            "timeout": 5,
+            "command_timeout": statement_timeout_ms / 1000 + 5,
+            "server_settings": {
+                "statement_timeout": str(statement_timeout_ms),
+                "lock_timeout": str(lock_timeout_ms),
+                "idle_in_transaction_session_timeout": str(max(statement_timeout_ms * 2, 60_000)),
+            },
+        },
+    )
 
 
 class UnitOfWork:
@@ -47,8 +66,10 @@ class UnitOfWork:
 class Database:
     """Engine plus session factory for one service's database."""
 
-    def __init__(self, url: str, pool_size: int = 10) -> None:
-        self.engine = make_engine(url, pool_size)
+    def __init__(
+        self, url: str, pool_size: int = 10, statement_timeout_ms: int = 30_000, lock_timeout_ms: int = 5_000
+    ) -> None:
+        self.engine = make_engine(url, pool_size, statement_timeout_ms, lock_timeout_ms)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autobegin=False)
 
     def uow(self) -> UnitOfWork:

@@ -4,6 +4,12 @@ The relay takes a PostgreSQL advisory lock so only one relay per database publis
 keeps one aggregate's events in order even with several replicas. It publishes with acks=all and the
 idempotent producer, marks the rows published only after Kafka acknowledged them, and so can only
 duplicate (never lose) an event if it dies in between: consumers de-duplicate by event id.
+
+Metrics (label `database`, the service's database): `outbox_unpublished_events` and
+`outbox_oldest_unpublished_age_seconds`, measured by `watch_outbox` with one cheap query every
+`WATCH_SECONDS` in every process (also on replicas whose relay is standing by, so the figure never goes
+stale with the lock holder); `outbox_publish_errors_total` (relay passes that failed: broker or database
+unreachable, a send not acknowledged — the relay retries) and `outbox_events_published_total`.
 """
 
 from __future__ import annotations
@@ -17,12 +23,35 @@ import asyncpg
 import sqlalchemy as sa
 import structlog
 from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter, Gauge
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.db import Database
 from shared.events import EventEnvelope
 
 log = structlog.get_logger()
 RELAY_LOCK_ID = 0x59475449  # "YGTI"
+WATCH_SECONDS = 15.0
+
+BACKLOG = Gauge("outbox_unpublished_events", "Outbox rows not yet published to Kafka", ["database"])
+OLDEST_AGE = Gauge(
+    "outbox_oldest_unpublished_age_seconds",
+    "Age of the oldest outbox row not yet published to Kafka (0 when there is none)",
+    ["database"],
+)
+PUBLISH_ERRORS = Counter(
+    "outbox_publish_errors_total",
+    "Outbox relay passes that failed (broker or database unreachable, a send not acknowledged); retried",
+    ["database"],
+)
+PUBLISHED = Counter(
+    "outbox_events_published_total", "Outbox rows published and acknowledged by Kafka", ["database"]
+)
+BACKLOG_SQL = sa.text(
+    "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)"
+    " FROM outbox WHERE published_at IS NULL"
+)
 
 
 async def record_event(
@@ -59,6 +88,8 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
         self.published = 0
+        self.database = make_url(database_url).database or ""
+        PUBLISH_ERRORS.labels(self.database)  # the series exists (at 0) before the first error
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -80,6 +111,7 @@ class OutboxRelay:
             "UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows]
         )
         self.published += len(rows)
+        PUBLISHED.labels(self.database).inc(len(rows))
         return len(rows)
 
     async def run(self) -> None:
@@ -90,11 +122,12 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                PUBLISH_ERRORS.labels(self.database).inc()
                 log.warning("outbox_relay_error", error=repr(exc))
                 await asyncio.sleep(1.0)
 
     async def _run_once(self) -> None:
-        conn = await asyncpg.connect(self.dsn)
+        conn = await asyncpg.connect(self.dsn, timeout=5, command_timeout=30)  # a half-dead socket
         producer = make_producer(self.bootstrap)
         try:
             if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK_ID):
@@ -116,7 +149,7 @@ class OutboxRelay:
 
     async def drain(self) -> int:
         """Publish everything pending now and return; for graceful shutdown and CLI use."""
-        conn = await asyncpg.connect(self.dsn)
+        conn = await asyncpg.connect(self.dsn, timeout=5, command_timeout=30)  # a half-dead socket
         producer = make_producer(self.bootstrap)
         total = 0
         try:
@@ -132,3 +165,25 @@ class OutboxRelay:
     def stop(self) -> None:
         self._stopping = True
         self._wake.set()
+
+
+async def measure_outbox(db: Database) -> tuple[int, float]:
+    """Count the unpublished rows and the age of the oldest (by the database's clock), set the gauges and
+    return both. One query on the partial index of unpublished rows: cheap while the relay keeps up."""
+    async with db.engine.connect() as conn:
+        count, age = (await conn.execute(BACKLOG_SQL)).one()
+    database = db.engine.url.database or ""
+    BACKLOG.labels(database).set(count)
+    OLDEST_AGE.labels(database).set(float(age))
+    return int(count), float(age)
+
+
+async def watch_outbox(db: Database, period: float = WATCH_SECONDS) -> None:
+    """Measure the outbox every `period` seconds until cancelled. While the database is unreachable the
+    gauges keep their last value (the service is not ready then, and no event can be written either)."""
+    while True:
+        try:
+            await measure_outbox(db)
+        except Exception as exc:
+            log.warning("outbox_metrics_error", error=repr(exc)[:300])
+        await asyncio.sleep(period)

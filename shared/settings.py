@@ -78,13 +78,17 @@ class ServiceSettings(BaseSettings):
     # "development" lets a missing key fall back to a fixed, public development key (with a warning).
     environment: str = "production"
     service_name: str = "service"
-    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:55432/postgres"
-    kafka_bootstrap_servers: str = "127.0.0.1:59092"
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:25432/postgres"
+    kafka_bootstrap_servers: str = "127.0.0.1:29092"
     # Run the outbox relay and event consumers inside the web process (one pod does everything).
     run_workers: bool = True
     log_level: str = "INFO"
     log_json: bool = True
     db_pool_size: int = 10
+    # No statement and no lock wait runs for ever: a statement past its time is a 503 with Retry-After, a
+    # lock not granted in time a 409 with Retry-After (shared/problems.py), never a request that hangs.
+    db_statement_timeout_ms: int = 30_000
+    db_lock_timeout_ms: int = 5_000
     outbox_poll_seconds: float = 0.2
     # The gateway's public keys (JWKS JSON), inline or from a file; services verify tokens with them.
     auth_jwks: str = ""
@@ -93,6 +97,11 @@ class ServiceSettings(BaseSettings):
     auth_jwks_url: str = ""
     # How long a stored Idempotency-Key reply answers retries; older keys count as absent and are purged.
     idempotency_ttl_seconds: int = 86_400
+    # Retention (shared/retention.py; 0 keeps for ever). Published outbox rows are in Kafka already.
+    outbox_retention_seconds: int = 7 * 86_400
+    # An inbox row is what makes a redelivered event change nothing: keep it well beyond the Kafka retention
+    # of the consumed topics plus any consumer downtime or replay window, or a late duplicate applies again.
+    inbox_retention_seconds: int = 30 * 86_400
     # Proxies whose X-Forwarded-For uvicorn believes (the ingress in front of the gateway; the gateway in
     # front of a service): the login throttle counts failures per real client address, not per proxy.
     forwarded_allow_ips: str = "127.0.0.1"

@@ -33,9 +33,9 @@ from shared.migrations import upgrade
 from shared.settings import ServiceSettings
 from shared.topics import ensure_topics
 
-PG = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:55432")
-KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:59092")
-REDIS = os.environ.get("REDIS_URL", "redis://127.0.0.1:56379/0")
+PG = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:25432")
+KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")
+REDIS = os.environ.get("REDIS_URL", "redis://127.0.0.1:26379/0")
 # two test runs on one machine (two engineers, or helpers) keep apart with their own suffix
 DB_SUFFIX = os.environ.get("TEST_DB_SUFFIX", "")
 

@@ -9,7 +9,7 @@ from shared.settings import ServiceSettings
 
 class BillingSettings(ServiceSettings):
     service_name: str = "billing"
-    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:55432/billing"
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:25432/billing"
     consumer_group: str = "billing"
 
 

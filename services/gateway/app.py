@@ -55,7 +55,7 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
     limiter = RateLimiter.from_settings(settings)  # and the process's one Redis pool, limiter.redis
 
     async def cleanup() -> None:
-        await app.state.audit.close()  # before the database closes: queued audit rows are written
+        await app.state.audit.close(drain_seconds=3)  # before the database closes: queued rows are written
         await upstreams.close()
         await limiter.close()
 
@@ -66,7 +66,8 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
         openapi_url="/gateway-openapi.json",
         docs_url=None,
         cleanup=cleanup,
-        max_body_bytes=settings.max_body_bytes,  # the gateway's own endpoints and the routed ones alike
+        max_body_bytes=settings.max_body_bytes,
+        publishes_events=False,  # the gateway writes no events: no relay, no Kafka  # the gateway's own endpoints and the routed ones alike
         state={
             "clock": clock or Clock(),
             "vault": PiiVault(settings.key_secret, split_keys(settings.key_old_secrets)),

@@ -12,7 +12,7 @@ from shared.settings import SecretKey, ServiceSettings
 
 class GatewaySettings(ServiceSettings):
     service_name: str = "gateway"
-    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:55432/gateway"
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:25432/gateway"
     registry_url: str = "http://127.0.0.1:8001"
     referral_url: str = "http://127.0.0.1:8002"
     billing_url: str = "http://127.0.0.1:8003"
@@ -35,7 +35,7 @@ class GatewaySettings(ServiceSettings):
     upstream_timeout_seconds: float = 10.0
     max_body_bytes: int = 1_048_576
     revocation_refresh_seconds: float = 2.0
-    redis_url: str = "redis://127.0.0.1:56379/0"
+    redis_url: str = "redis://127.0.0.1:26379/0"
     rate_limit_burst: int = 120  # token bucket per client or user: this many at once...
     rate_limit_per_second: float = 20.0  # ...refilled at this rate
     # one Redis pool per process (rate limits and login throttle): a request waiting longer than

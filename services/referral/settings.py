@@ -9,7 +9,7 @@ from shared.settings import ServiceSettings
 
 class ReferralSettings(ServiceSettings):
     service_name: str = "referral"
-    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:55432/referral"
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:25432/referral"
     consumer_group: str = "referral"
     sweep_seconds: float = 30.0  # how often deadlines, expiry, no-shows, missed follow-ups, releases run
     # slot policy of the county (family-doctor share is never below 0.40)

@@ -22,7 +22,7 @@ class RegistrySettings(ServiceSettings):
     required_keys: ClassVar[tuple[SecretKey, ...]] = (PII,)
 
     service_name: str = "registry"
-    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:55432/registry"
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:25432/registry"
     # Required (no default, see shared/settings.py). Deployments set it from a Secret.
     pii_key: SecretStr
     # Older keys, comma-separated: still opened and looked up until `reseal` has moved every value.

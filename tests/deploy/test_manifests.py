@@ -5,6 +5,7 @@ endpoints that exist on the port the service listens on."""
 from __future__ import annotations
 
 import copy
+import importlib
 import re
 import subprocess
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 import yaml
 from compose_spec import PyCompose
 from kubernetes_validate import validate
+from prometheus_client import REGISTRY
 from pydantic_settings import BaseSettings
 
 from services.billing.app import create_app as create_billing
@@ -35,6 +37,8 @@ SERVICES: dict[str, type[BaseSettings]] = {
     "billing": BillingSettings,
 }
 K8S_VERSION = "1.32.0"
+# the Prometheus Operator's PrometheusRule (deploy/k8s/base/alerts.yaml): not in the Kubernetes schemas
+CRD_GROUPS = {"monitoring.coreos.com"}
 SECRET_SETTINGS = {"PII_KEY", "PII_OLD_KEYS", "KEY_SECRET", "KEY_OLD_SECRETS"}
 
 
@@ -73,7 +77,85 @@ def test_overlays_validate_against_kubernetes_schemas(manifests: list[dict[str, 
         "Namespace",
     } <= kinds
     for doc in manifests:
+        if doc["apiVersion"].split("/")[0] in CRD_GROUPS:
+            continue  # an operator's resource: no schema in Kubernetes' own (checked structurally below)
         validate(doc, K8S_VERSION, strict=True)  # raises on any schema error
+
+
+PROMQL_WORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless"}
+PROMQL_WORDS |= {"bool", "offset", "inf", "nan"}
+REQUIRED_ALERT_METRICS = {
+    "outbox_oldest_unpublished_age_seconds",
+    "consumer_lag_records",
+    "consumer_dead_lettered_total",
+    "referral_sweep_failures_total",
+    "referral_sweep_last_success_timestamp",
+    "gateway_audit_oldest_seconds",
+    "gateway_rate_limit_fail_open_total",
+}
+
+
+def defined_metrics() -> set[str]:
+    """Every series name the code can export: the default registry of this process, into which importing the
+    four apps (above) and the shared workers registered their metrics."""
+    for module in ("shared.consumer", "shared.metrics", "shared.outbox", "shared.retention"):
+        importlib.import_module(module)
+    suffixes = {
+        "counter": ["_total"],
+        "histogram": ["_bucket", "_sum", "_count"],
+        "summary": ["_sum", "_count"],
+    }
+    names: set[str] = set()
+    for family in REGISTRY.collect():
+        names |= {family.name + s for s in suffixes.get(family.type, [""])}
+    return names
+
+
+def promql_metrics(expr: str) -> set[str]:
+    """The metric names an expression reads: what is left once strings, label matchers, ranges, label
+    lists, function calls and keywords are taken out."""
+    expr = re.sub(r'"(?:[^"\\]|\\.)*"', "", expr)
+    expr = re.sub(r"\{[^}]*\}|\[[^\]]*\]", "", expr)
+    expr = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", expr)
+    expr = re.sub(r"\boffset\s+\w+", "", expr)
+    names = set(re.findall(r"\b([A-Za-z_][A-Za-z0-9_:]*)\b(?!\s*\()", expr))
+    return names - PROMQL_WORDS
+
+
+def test_promql_metric_names_are_found() -> None:
+    expr = 'sum without (pod) (increase(a_total{kind="x"}[5m]) > 0 or (a_total unless a_total offset 5m)) > 0'
+    assert promql_metrics(expr) == {"a_total"}
+    assert promql_metrics("time() - max by (group) (b_seconds) > 300 and on (group) c") == {"b_seconds", "c"}
+    assert "consumer_lag_records" in defined_metrics() and "consumer_lag" not in defined_metrics()
+    assert "consumer_dead_lettered_total" in defined_metrics()
+
+
+def test_alert_rules_are_complete_and_read_metrics_the_code_exports(manifests: list[dict[str, Any]]) -> None:
+    """A PrometheusRule has no schema in Kubernetes' own: checked here as the operator reads it, and
+    every metric an alert reads must be one the code defines (a typo would be an alert that never fires)."""
+    rules = [d for d in manifests if d["kind"] == "PrometheusRule"]
+    assert len(rules) == 1 and rules[0]["apiVersion"] == "monitoring.coreos.com/v1"
+    assert (
+        rules[0]["metadata"]["namespace"] and rules[0]["metadata"]["labels"]["yigongti.io/alerts"] == "true"
+    )
+    defined, used, alerts = defined_metrics(), set(), []
+    for group in rules[0]["spec"]["groups"]:
+        assert group["name"] and group["rules"], group
+        for rule in group["rules"]:
+            assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}, rule
+            alerts.append(rule["alert"])
+            assert re.fullmatch(r"Yigongti[A-Za-z]+", rule["alert"])
+            assert rule["labels"]["severity"] in {"critical", "warning", "info"}, rule["alert"]
+            assert re.fullmatch(r"\d+[smh]", rule.get("for", "0s")), rule["alert"]
+            for key in ("summary", "description"):  # in Chinese and in English
+                text = rule["annotations"][key]
+                assert re.search(r"[\u4e00-\u9fff]", text) and re.search(r"[A-Za-z]{4,}", text), (rule, key)
+            metrics = promql_metrics(rule["expr"])
+            assert metrics and metrics <= defined, (rule["alert"], metrics - defined)
+            assert rule["expr"].count("(") == rule["expr"].count(")"), rule["alert"]
+            used |= metrics
+    assert len(alerts) == len(set(alerts))
+    assert used >= REQUIRED_ALERT_METRICS
 
 
 def test_no_secret_values_in_the_manifests(manifests: list[dict[str, Any]]) -> None:

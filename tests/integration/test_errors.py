@@ -4,12 +4,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
 import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI, Request
 from httpx import ASGITransport, AsyncClient
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.app import create_service_app
 from shared.db import Database
@@ -39,6 +41,7 @@ async def run_sql(request: Request, statement: str, timeout_ms: int = 0) -> dict
         "nul": "SELECT cast(:v as text)",
         "sleep": "SELECT pg_sleep(1)",
         "missing": "SELECT * FROM no_such_table",
+        "locked": "SELECT * FROM test_locked FOR UPDATE",
     }
     db: Database = request.app.state.db
     async with db.read() as s:
@@ -48,9 +51,13 @@ async def run_sql(request: Request, statement: str, timeout_ms: int = 0) -> dict
     return {"ok": 1}
 
 
-def make_app(database_url: str, kafka: str = KAFKA) -> FastAPI:
+def make_app(database_url: str, kafka: str = KAFKA, **overrides: object) -> FastAPI:
     settings = ServiceSettings(
-        database_url=database_url, kafka_bootstrap_servers=kafka, run_workers=False, log_json=False
+        database_url=database_url,
+        kafka_bootstrap_servers=kafka,
+        run_workers=False,
+        log_json=False,
+        **overrides,  # type: ignore[arg-type]
     )
     return create_service_app(settings, [router], max_body_bytes=1000)
 
@@ -128,3 +135,29 @@ async def test_readiness_means_the_database_answers_whatever_the_broker_does() -
     finally:
         await no_broker.state.db.dispose()
         await no_database.state.db.dispose()
+
+
+async def test_no_statement_and_no_lock_wait_hangs() -> None:
+    """The service's own timeouts (settings), not a client's patience, end a stuck statement or lock wait:
+    a lock held elsewhere is a 409 with Retry-After after DB_LOCK_TIMEOUT_MS, a slow statement a 503."""
+    impatient = make_app(f"{PG}/postgres", db_statement_timeout_ms=300, db_lock_timeout_ms=200)
+    holder = create_async_engine(f"{PG}/postgres")
+    try:
+        async with holder.connect() as conn:
+            await conn.execute(sa.text("CREATE TABLE IF NOT EXISTS test_locked (n int)"))
+            await conn.execute(
+                sa.text("INSERT INTO test_locked SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM test_locked)")
+            )
+            await conn.commit()
+            await conn.execute(sa.text("SELECT * FROM test_locked FOR UPDATE"))  # held until the end
+            async with AsyncClient(transport=ASGITransport(app=impatient), base_url="http://t") as c:
+                t0 = time.monotonic()
+                locked = await c.get("/sql", params={"statement": "locked"})
+                assert locked.status_code == 409 and locked.headers["Retry-After"] == "1", locked.text
+                slow = await c.get("/sql", params={"statement": "sleep"})
+                assert slow.status_code == 503 and slow.headers["Retry-After"] == "2"
+                assert time.monotonic() - t0 < 3
+            await conn.rollback()
+    finally:
+        await holder.dispose()
+        await impatient.state.db.dispose()
