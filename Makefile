@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: up test unit lint typecheck check infra-up infra-down bench bench-booking bench-gateway bench-billing clean
+.PHONY: up test unit lint typecheck check infra-up infra-down bench bench-booking bench-gateway bench-billing clean fuzz
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -55,3 +55,12 @@ bench-billing: $(STAMP) infra-up
 	$(PY) bench/billing_settlement.py
 
 bench: bench-booking bench-gateway bench-billing
+
+# The long OpenAPI fuzz (tests/fuzz): every operation through the gateway, FUZZ_EXAMPLES per operation and
+# caller, a fresh seed each run (printed, so `make fuzz FUZZ_SEED=...` repeats it); prints the figures.
+FUZZ_EXAMPLES ?= 200
+FUZZ_SEED ?= $(shell date +%s)
+FUZZ_SECONDS ?= 1800
+fuzz: $(STAMP) infra-up
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_SEED=$(FUZZ_SEED) FUZZ_SECONDS=$(FUZZ_SECONDS) \
+	  $(PY) -m pytest -q -s -p no:cacheprovider tests/fuzz

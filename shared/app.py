@@ -22,7 +22,7 @@ from shared.guard import RequestGuard
 from shared.idempotency import ttl_seconds
 from shared.logging import configure_logging
 from shared.outbox import OutboxRelay, watch_outbox
-from shared.problems import PROBLEM_JSON, install_problem_handlers
+from shared.problems import PROBLEM_JSON, document_problems, install_problem_handlers
 from shared.retention import purge_forever
 from shared.settings import ServiceSettings
 
@@ -132,4 +132,11 @@ def create_service_app(
 
     for router in routers:
         app.include_router(router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app

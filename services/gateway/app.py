@@ -39,6 +39,9 @@ def merge_openapi(own: dict[str, Any], upstream: dict[str, dict[str, Any]]) -> d
         "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     }
     merged["security"] = [{"bearer": []}]
+    for public in ("/oauth/token", "/.well-known/jwks.json"):  # these need no token
+        for operation in merged["paths"].get(public, {}).values():
+            operation["security"] = []
     return merged
 
 

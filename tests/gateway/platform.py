@@ -42,9 +42,16 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def running_platform() -> Iterator[str]:
-    """Starts the three processes (the gateway on a fresh database) and stops them afterwards."""
+def running_platform(
+    registry_db: str = REGISTRY_DB,
+    referral_db: str = REFERRAL_DB,
+    billing_db: str = BILLING_DB,
+    **gateway_overrides: str,
+) -> Iterator[str]:
+    """Starts the processes (the gateway on a fresh database; `gateway_overrides` are extra environment
+    variables for it) and stops them afterwards."""
     gateway_env = _env(
+        **gateway_overrides,
         DATABASE_URL=f"{PG}/{isolated_name('gateway_test')}",
         REGISTRY_URL=f"http://127.0.0.1:{REGISTRY}",
         REFERRAL_URL=f"http://127.0.0.1:{REFERRAL}",
@@ -76,15 +83,15 @@ def running_platform() -> Iterator[str]:
         ),
         subprocess.Popen(
             [sys.executable, "-m", "services.registry", "serve", "--port", str(REGISTRY)],
-            env=_env(DATABASE_URL=REGISTRY_DB, AUTH_JWKS_URL=jwks_url),
+            env=_env(DATABASE_URL=registry_db, AUTH_JWKS_URL=jwks_url),
         ),
         subprocess.Popen(
             [sys.executable, "-m", "services.referral", "serve", "--port", str(REFERRAL)],
-            env=_env(DATABASE_URL=REFERRAL_DB, AUTH_JWKS_URL=jwks_url),
+            env=_env(DATABASE_URL=referral_db, AUTH_JWKS_URL=jwks_url),
         ),
         subprocess.Popen(
             [sys.executable, "-m", "services.billing", "serve", "--port", str(BILLING)],
-            env=_env(DATABASE_URL=BILLING_DB, AUTH_JWKS_URL=jwks_url),
+            env=_env(DATABASE_URL=billing_db, AUTH_JWKS_URL=jwks_url),
         ),
     ]
     try:

@@ -418,3 +418,14 @@ async def test_roles_and_communities_bound_what_callers_see(
     )
     assert move.status_code == 403
     assert await count(registry_engine, "residents") == 1
+
+
+async def test_coverage_as_of_an_impossible_day_is_a_422(client: AsyncClient) -> None:
+    """Found by the fuzzer: coverage counts years back from `as_of`, and year 22 made that a 500."""
+    await build_county(client)
+    for as_of in ("0022-10-15", "1899-12-31", "2200-01-01"):
+        r = await client.get(f"/v1/coverage/counties/{COUNTY}", params={"as_of": as_of})
+        assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", r.text
+    assert (
+        await client.get(f"/v1/coverage/counties/{COUNTY}", params={"as_of": "2026-03-01"})
+    ).status_code == 200
