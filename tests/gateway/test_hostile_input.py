@@ -291,3 +291,38 @@ async def test_personal_data_calls_are_audited_whatever_the_upstream_answered(
     assert [(r.path, r.status) for r in rows] == [("/api/registry/v1/residents/42", 504)] + [
         ("/api/referral/v1/referrals", 503)
     ] * 6
+
+
+async def test_one_callers_idempotency_key_never_answers_another(
+    gw: httpx.AsyncClient, people: dict[str, dict[str, str]]
+) -> None:
+    """Case 6: keys were global — the second caller to send a key got the first caller's stored reply (or a
+    422 for "reused"). Now each caller's key is its own, per route."""
+    admin = people["admin"]
+    r = await gw.post(
+        "/admin/users",
+        headers=admin,
+        json={"username": "admin2", "password": "admin2-password", "role": "commission_admin"},
+    )
+    assert r.status_code == 201, r.text
+    other = await token(gw, grant_type="password", username="admin2", password="admin2-password")
+    key = {"Idempotency-Key": "same-key-everyone-uses"}
+    first = await gw.post(
+        "/api/registry/v1/regions",
+        headers=admin | key,
+        json={"code": "420000", "name": "湖北省", "level": "province"},
+    )
+    second = await gw.post(
+        "/api/registry/v1/regions",
+        headers=other | key,
+        json={"code": "430000", "name": "湖南省", "level": "province"},
+    )
+    assert first.status_code == second.status_code == 201, (first.text, second.text)
+    assert first.json()["code"] == "420000" and second.json()["code"] == "430000"
+    assert "idempotent-replayed" not in second.headers
+    again = await gw.post(
+        "/api/registry/v1/regions",
+        headers=other | key,
+        json={"code": "430000", "name": "湖南省", "level": "province"},
+    )
+    assert again.headers["idempotent-replayed"] == "true" and again.json() == second.json()
