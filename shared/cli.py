@@ -10,6 +10,7 @@ from pathlib import Path
 
 import uvicorn
 
+from shared.dlt import replay_dead_letters
 from shared.migrations import ensure_database, upgrade
 from shared.outbox import OutboxRelay
 from shared.settings import ServiceSettings
@@ -19,6 +20,11 @@ from shared.topics import ensure_topics
 def add_common_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser], default_port: int) -> None:
     sub.add_parser("migrate", help="create the database (and topics) if needed; apply every migration")
     sub.add_parser("relay", help="run only the outbox relay (when the web pods run with RUN_WORKERS=false)")
+    replay = sub.add_parser(
+        "replay-dlt", help="put dead-lettered records back on their topic (fix the cause first)"
+    )
+    replay.add_argument("--topic", required=True, help="the original topic; its <topic>.dlt is read")
+    replay.add_argument("--only-consumer", help="only records this consumer group set aside")
     serve = sub.add_parser("serve", help="run the HTTP service (with its relay, consumers and sweeps)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=default_port)
@@ -38,6 +44,11 @@ def run_common_command(
             asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, topics))
     elif args.command == "relay":
         asyncio.run(OutboxRelay(settings.database_url, settings.kafka_bootstrap_servers).run())
+    elif args.command == "replay-dlt":
+        count = asyncio.run(
+            replay_dead_letters(settings.kafka_bootstrap_servers, args.topic, args.only_consumer)
+        )
+        print(f"replayed {count} record(s) from {args.topic}.dlt")
     elif args.command == "serve":
         uvicorn.run(
             app_factory,

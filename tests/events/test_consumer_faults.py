@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -20,7 +21,14 @@ from shared.db import Database
 from shared.topics import ensure_topics
 
 from ..conftest import KAFKA, REGISTRY_DB
-from .test_idempotent_consumer import effect_rows, effects, event, produce, record_effect  # noqa: F401
+from .test_idempotent_consumer import (  # noqa: F401
+    effect_rows,
+    effects,
+    event,
+    produce,
+    record_effect,
+    run_until,
+)
 
 
 class CuttableLink:
@@ -126,3 +134,40 @@ async def test_a_database_outage_is_retried_never_dead_lettered(
             )
             == 200
         )
+
+
+async def test_replay_dlt_puts_a_fixed_record_back_once(
+    effects: str,  # noqa: F811
+    registry_engine: AsyncEngine,
+) -> None:
+    """A record the handler could not take goes to the DLT; once the cause is fixed, `replay-dlt` puts it
+    back, the consumer applies it once, and a second replay sends nothing."""
+    from shared.dlt import replay_dead_letters
+
+    topic = f"test.replay.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(KAFKA, [topic, f"{topic}.dlt"])
+    fixed = False
+
+    async def handler(session: Any, e: Any) -> None:
+        if e.data.get("poison") and not fixed:
+            raise ValueError("this handler cannot take it yet")
+        await record_effect(session, event(e.data["n"]).model_copy(update={"id": e.id}))
+
+    bad, good = event(1, poison=True), event(2)
+    await produce(topic, [bad, good])
+    db = Database(REGISTRY_DB)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    first = IdempotentConsumer(db, inbox, KAFKA, group, [topic], handler)
+    await run_until(first, check=lambda: _true(first.dead_lettered >= 1 and first.processed >= 1))
+    assert [n for _, n in await effect_rows(registry_engine)] == [2]
+    fixed = True  # the cause is fixed (a new release of the handler, say)
+    assert await replay_dead_letters(KAFKA, topic) == 1
+    assert await replay_dead_letters(KAFKA, topic) == 0  # the replay's own offsets: nothing twice
+    second = IdempotentConsumer(db, inbox, KAFKA, group, [topic], handler)
+    await run_until(second, check=lambda: _true(second.processed >= 1))
+    await db.dispose()
+    assert await effect_rows(registry_engine) == [(bad.id, 1), (good.id, 2)]  # each once
+
+
+async def _true(value: bool) -> bool:
+    return value
