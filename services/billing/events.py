@@ -24,6 +24,7 @@ TOPIC_OF_JOURNAL = {
     "budget": BUDGETS,
     "prepayment": PREPAYMENTS,
     "month_close": PERIODS,
+    "reprice": PERIODS,  # a claim of a closed month priced again once its referral was heard of
     "settlement": SETTLEMENTS,
     "dispute": DISPUTES,
 }

@@ -71,6 +71,11 @@ class Claim(Base):
         sa.UniqueConstraint("institution_id", "claim_no"),
         sa.Index("ix_claims_period", "county_code", "year", "month"),
         sa.Index("ix_claims_chain", "chain_id", postgresql_where=sa.text("chain_id IS NOT NULL")),
+        sa.Index(
+            "ix_claims_awaiting",
+            "awaiting_referral_id",
+            postgresql_where=sa.text("awaiting_referral_id IS NOT NULL"),
+        ),
     )
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     claim_no: Mapped[str] = mapped_column(sa.String(64))
@@ -100,6 +105,12 @@ class Claim(Base):
     referred: Mapped[bool]
     out_of_community: Mapped[bool]
     received_at: Mapped[datetime] = mapped_column(TZ)
+    # provisional: priced as unreferred while billing waits for the referral `awaiting_referral_id`
+    # (the one named, or one its chain replaces); final once priced again (domain/repricing.py)
+    pricing: Mapped[str] = mapped_column(sa.String(12), server_default="final")
+    awaiting_referral_id: Mapped[uuid.UUID | None]
+    provisional_share: Mapped[int | None] = mapped_column(sa.BigInteger)  # the share first priced at
+    repriced_at: Mapped[datetime | None] = mapped_column(TZ)
 
 
 class Journal(Base):

@@ -1,14 +1,18 @@
-"""The billing service's copy of registry and referral data, built only from their events."""
+"""The billing service's copy of registry and referral data, built only from their events; a referral's
+event also prices again the claims that waited for it (usecases/repricing.py)."""
 
 from __future__ import annotations
+
+import uuid
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.events import EventEnvelope
+from shared.events import EventEnvelope, utcnow
 from shared.readmodel import upsert_snapshot
 
 from . import models as m
+from .usecases.repricing import lock_referral_events, reprice_waiting
 
 REGISTRY_TOPICS = [
     "registry.communities",
@@ -37,10 +41,15 @@ MAPPERS: dict[str, tuple[type[m.Base], tuple[str, ...]]] = {
 
 
 async def apply_event(session: AsyncSession, event: EventEnvelope) -> None:
-    """Upsert the snapshot an event carries (newest version wins); other aggregates are ignored."""
+    """Upsert the snapshot an event carries (newest version wins); other aggregates are ignored. After a
+    referral's, the claims waiting for that referral are priced again."""
     aggregate = "referral" if event.type.startswith("referral.") else event.type.split(".")[1]
     if aggregate not in MAPPERS:
         return
     model, keep = MAPPERS[aggregate]
     table: sa.Table = model.__table__  # type: ignore[assignment]
+    if aggregate == "referral":
+        await lock_referral_events(session)
     await upsert_snapshot(session, table, event.data, {k: event.data[k] for k in keep})
+    if aggregate == "referral":
+        await reprice_waiting(session, uuid.UUID(str(event.data["id"])), utcnow())

@@ -123,6 +123,8 @@ class ClaimOut(BaseModel):
     referral_id: uuid.UUID | None
     referred: bool
     out_of_community: bool
+    pricing: str = "final"  # provisional: waiting for `awaiting_referral_id`, then priced again
+    awaiting_referral_id: uuid.UUID | None = None
     duplicate: bool = False
 
 

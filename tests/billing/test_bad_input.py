@@ -101,7 +101,12 @@ async def bad_claims_write_nothing(c: AsyncClient, billing_engine: AsyncEngine, 
         ({**good, "eligible_cost": 20_000, "total_cost": 10_000}, 422, "eligible-over-total"),
         ({**good, "resident_id": str(uuid.uuid4())}, 422, "unknown-resident"),
         ({**good, "kind": "inpatient"}, 422, "dip-needed"),
-        ({**good, "referral_id": str(uuid.uuid4())}, 422, "unknown-referral"),
+        # another resident's referral (one billing has not heard of yet is priced provisionally instead)
+        (
+            {**good, "referral_id": w.ids["referral"], "resident_id": w.ids["resident3"]},
+            422,
+            "unknown-referral",
+        ),
         ({**good, "service_date": f"{YEAR - 10}-01-01"}, 422, "year-not-budgeted"),
         ({**good, "service_date": f"{YEAR + 1}-01-01"}, 422, "service-date-in-future"),
         ({**good, "diagnosis_icd10": "not-icd"}, 422, "validation-error"),

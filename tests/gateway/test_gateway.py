@@ -320,12 +320,12 @@ async def test_insurance_officer_and_his_use_billing_through_the_gateway(
         client_id="his-billing-township1",
         client_secret="s3cret-his-billing-t1",
     )
-    year = "/api/billing/v1/insurance-years/411081/2025"
+    year = "/api/billing/v1/insurance-years/411081/2023"
     r = await gw.post(f"{year}/parameters", headers=officer, json=parameters(county, (10, 10)))
     assert r.status_code == 201, r.text
     assert (await gw.post(f"{year}/budgets", headers=officer)).json()["posted"] is True
     assert (await gw.post(f"{year}/budgets", headers=his)).status_code == 403  # the gateway's fence
-    body = claim(county, "GW-1", "township1", "resident1", "outpatient", "2025-04-01", 30_000)
+    body = claim(county, "GW-1", "township1", "resident1", "outpatient", "2023-04-01", 30_000)
     r = await gw.post("/api/billing/v1/claims", headers=his | {"Idempotency-Key": "gw-claim-1"}, json=body)
     assert r.status_code == 201 and r.json()["insurance_share"] == 8_500, r.text  # 85 % of (30,000 − 20,000)
     again = await gw.post(

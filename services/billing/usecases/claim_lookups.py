@@ -33,9 +33,29 @@ CHAIN_SQL = sa.text(
         UNION ALL
         SELECT up.start, r.id, r.replaces_referral_id FROM up JOIN rm_referrals r ON r.id = up.parent
     )
-    SELECT start, id FROM up WHERE parent IS NULL
+    SELECT start, id, parent FROM up
+    WHERE parent IS NULL OR NOT EXISTS (SELECT 1 FROM rm_referrals r WHERE r.id = up.parent)
     """
 )
+# Claims naming referrals take this lock shared, the consumer of referral events exclusively: a claim is
+# stored as waiting for a referral either before the referral's event is applied (and is then priced
+# again by it) or after (and then sees it), never in between.
+REFERRALS_LOCK = sa.func.hashtext("billing:referral-events")
+
+
+async def chain_roots(
+    s: AsyncSession, referral_ids: set[uuid.UUID]
+) -> tuple[dict[uuid.UUID, uuid.UUID], dict[uuid.UUID, uuid.UUID]]:
+    """(referral → the first referral of its chain, referral → a referral its chain replaces that billing
+    has not heard of yet) for the known referrals among `referral_ids`."""
+    chains: dict[uuid.UUID, uuid.UUID] = {}
+    missing: dict[uuid.UUID, uuid.UUID] = {}
+    for start, root, parent in (await s.execute(CHAIN_SQL, {"ids": list(referral_ids)})).all():
+        if parent is None:
+            chains[start] = root
+        else:
+            missing[start] = parent
+    return chains, missing
 
 
 @dataclass
@@ -45,6 +65,7 @@ class Lookups:
     counties: dict[uuid.UUID, str]  # community → county
     referrals: dict[uuid.UUID, RmReferral]
     chains: dict[uuid.UUID, uuid.UUID]  # referral → the first referral of its chain
+    missing: dict[uuid.UUID, uuid.UUID]  # referral → an unknown referral its chain replaces
     existing: dict[str, Claim]  # claim number → the claim already stored
 
 
@@ -69,14 +90,18 @@ async def load_lookups(
     referral_ids = {c.referral_id for c in claims if c.referral_id}
     referrals: dict[uuid.UUID, RmReferral] = {}
     chains: dict[uuid.UUID, uuid.UUID] = {}
+    missing: dict[uuid.UUID, uuid.UUID] = {}
     if referral_ids:
+        await s.execute(sa.select(sa.func.pg_advisory_xact_lock_shared(REFERRALS_LOCK)))
         found = await s.scalars(sa.select(RmReferral).where(RmReferral.id.in_(referral_ids)))
         referrals = {r.id: r for r in found.all()}
-        chains = dict((await s.execute(CHAIN_SQL, {"ids": list(referral_ids)})).all())
+        chains, missing = await chain_roots(s, referral_ids)
     stored = await s.scalars(
         sa.select(Claim).where(Claim.institution_id == institution_id, Claim.claim_no.in_(claim_nos))
     )
-    return Lookups(inst, residents, counties, referrals, chains, {c.claim_no: c for c in stored.all()})
+    return Lookups(
+        inst, residents, counties, referrals, chains, missing, {c.claim_no: c for c in stored.all()}
+    )
 
 
 class Years:

@@ -18,11 +18,10 @@ from shared.problems import TYPE_BASE, Problem
 
 from ..domain.claims import dated_in_future
 from ..domain.claims_batch import FOUR, ClaimFacts, Priced, price_claims
+from ..domain.repricing import Standing, referral_standing
 from ..models import Claim
 from ..schemas import BatchOut, ClaimIn, ClaimOut
 from .claim_lookups import Lookups, Years, deductible_met, grassroots_codes, load_lookups
-
-REFERRED = {"accepted", "scheduled", "arrived", "completed"}
 
 
 def fingerprint(c: ClaimIn) -> str:
@@ -143,7 +142,7 @@ async def triage(
             errors.add(i, c, "period-closed", "结算期已关闭", "the claim's month is closed")
             continue
         ref = look.referrals.get(c.referral_id) if c.referral_id else None
-        if c.referral_id is not None and (ref is None or ref.resident_id != c.resident_id):
+        if ref is not None and ref.resident_id != c.resident_id:  # an unknown one: priced provisionally
             errors.add(
                 i, c, "unknown-referral", "转诊单不存在或不属于该参保人", "unknown referral for this resident"
             )
@@ -153,16 +152,33 @@ async def triage(
     return fresh, duplicates
 
 
+def standing_of(c: ClaimIn, look: Lookups) -> tuple[Standing, uuid.UUID | None]:
+    """How the claim's referral prices it, and the referral it waits for if it must wait."""
+    if c.referral_id is None:
+        return Standing.UNREFERRED, None
+    ref = look.referrals.get(c.referral_id)
+    standing = referral_standing(
+        ref.status if ref else None,
+        ref is not None and ref.resident_id == c.resident_id,
+        ref is not None and ref.to_institution_id == look.institution.id,
+        c.referral_id in look.chains,
+    )
+    waits_for = look.missing.get(c.referral_id, c.referral_id) if standing is Standing.WAITING else None
+    return standing, waits_for
+
+
 def facts_of(c: ClaimIn, county: str, look: Lookups, grassroots: set[tuple[str, str]]) -> ClaimFacts:
-    ref = look.referrals.get(c.referral_id) if c.referral_id else None
+    standing, _ = standing_of(c, look)
+    # a waiting claim is outside every chain until its referral is known (it meets no one's deductible)
+    chain = look.chains.get(c.referral_id) if c.referral_id and standing is not Standing.WAITING else None
     return ClaimFacts(
         tier=look.institution.tier,
         kind=c.kind,
         eligible_cost=c.eligible_cost,
         grassroots_disease=(county, c.diagnosis_icd10) in grassroots
         or (county, c.diagnosis_icd10[:3]) in grassroots,
-        referred=ref is not None and ref.status in REFERRED and ref.to_institution_id == look.institution.id,
-        chain_id=str(look.chains[c.referral_id]) if c.referral_id else None,
+        referred=standing is Standing.REFERRED,
+        chain_id=str(chain) if chain else None,
         dip_points=c.dip_points,
     )
 
@@ -183,7 +199,7 @@ async def ingest_claims(
 
     grassroots = await grassroots_codes(s, [c for _, c, _ in fresh]) if fresh else set()
     chain_met = await deductible_met(
-        s, sorted({str(look.chains[c.referral_id]) for _, c, _ in fresh if c.referral_id})
+        s, sorted({str(look.chains[c.referral_id]) for _, c, _ in fresh if c.referral_id in look.chains})
     )
     by_year: dict[tuple[str, int], Fresh] = {}
     for item in fresh:
@@ -211,6 +227,7 @@ def claim_row(
     c: ClaimIn, f: ClaimFacts, p: Priced, look: Lookups, county: str, fp: str, now: datetime
 ) -> dict[str, Any]:
     community = look.residents[c.resident_id].community_id
+    _, waits_for = standing_of(c, look)
     return {
         "id": uuid.uuid4(),
         "claim_no": c.claim_no,
@@ -240,4 +257,8 @@ def claim_row(
         "referred": f.referred,
         "out_of_community": look.institution.community_id != community,
         "received_at": now,
+        "pricing": "provisional" if waits_for else "final",
+        "awaiting_referral_id": waits_for,
+        "provisional_share": p.insurance_share if waits_for else None,
+        "repriced_at": None,
     }

@@ -200,6 +200,21 @@ async def settle_year(
     row, params = await load_year(s, county, year, lock=True)
     if row.status == "settled":
         return RunOut(kind="settlement", county_code=county, year=year, posted=False, journals=[])
+    waiting = (
+        await s.execute(
+            sa.select(Claim.claim_no, Claim.awaiting_referral_id)
+            .where(Claim.county_code == county, Claim.year == year, Claim.pricing == "provisional")
+            .order_by(Claim.claim_no)
+        )
+    ).all()
+    if waiting:  # their price is not known yet: settling now would fix a provisional price for good
+        raise Problem(
+            409,
+            "claims-provisional",
+            "尚有结算单在等待转诊信息，暂按未转诊计价",
+            f"{len(waiting)} claim(s) are priced provisionally, waiting for their referral to reach billing",
+            claims=[{"claim_no": n, "awaiting_referral_id": str(r)} for n, r in waiting[:100]],
+        )
     budgets = await _budgets(s, county, year)
     missing = [str(b.community_id) for b in budgets if b.community_id not in scores]
     if missing or any(not Decimal(0) <= v <= 100 for v in scores.values()):
