@@ -80,9 +80,10 @@ def create_service_app(
             relay.stop()
             for task in tasks:
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            if tasks:  # bounded: a worker that ignores its cancellation must not hold up SIGTERM
+                done, _ = await asyncio.wait(tasks, timeout=3)
+                for task in done:  # collect what they raised (already logged where it happened)
+                    _ = task.cancelled() or task.exception()
             if settings.run_workers and publishes_events:  # flush what committed while we were stopping
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(relay.drain(), 3)

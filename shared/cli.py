@@ -41,7 +41,10 @@ def run_common_command(
         asyncio.run(ensure_database(settings.database_url))
         upgrade(migrations, settings.database_url)
         if topics:
-            asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, topics))
+            names = list(topics)  # and each one's dead-letter twin: a broker may not auto-create topics
+            asyncio.run(
+                ensure_topics(settings.kafka_bootstrap_servers, [*names, *(f"{t}.dlt" for t in names)])
+            )
     elif args.command == "relay":
         asyncio.run(OutboxRelay(settings.database_url, settings.kafka_bootstrap_servers).run())
     elif args.command == "replay-dlt":

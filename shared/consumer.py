@@ -23,7 +23,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from prometheus_client import Counter
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from tenacity import AsyncRetrying, retry_if_not_exception_type, stop_after_attempt, wait_exponential
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    retry_if_not_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
 
 from shared.db import Database
 from shared.events import EventEnvelope
@@ -139,7 +145,8 @@ class IdempotentConsumer:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self.attempts),
                 wait=wait_exponential(0.05, max=1),
-                retry=retry_if_not_exception_type(Fault),
+                # never retry a Fault (the caller backs off) nor a cancellation (shutdown must proceed)
+                retry=retry_if_exception_type(Exception) & retry_if_not_exception_type(Fault),
                 reraise=True,
             ):
                 with attempt:

@@ -22,7 +22,8 @@ async def replay_dead_letters(
     reader = AIOKafkaConsumer(
         dlt,
         bootstrap_servers=bootstrap,
-        group_id=f"dlt-replay.{dlt}",
+        # a filtered replay keeps offsets of its own: it must not move past what others set aside
+        group_id=f"dlt-replay.{dlt}.{only_consumer or '*'}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         request_timeout_ms=15000,
@@ -30,12 +31,14 @@ async def replay_dead_letters(
     producer = make_producer(bootstrap)
     await producer.start()
     await reader.start()
-    replayed, quiet = 0, 0
+    replayed, quiet, unassigned = 0, 0, 0
     try:
         while quiet < idle_polls:
             batches = await reader.getmany(timeout_ms=1000, max_records=500)
             if not batches:
-                quiet += 1
+                unassigned += 0 if reader.assignment() else 1
+                if reader.assignment() or unassigned > 60:  # quiet counts once the partitions are ours
+                    quiet += 1
                 continue
             quiet = 0
             sends = []

@@ -23,8 +23,16 @@ def sqlstate(exc: BaseException) -> str:
     return str(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "")
 
 
+def refused_client_side(exc: BaseException) -> bool:
+    """asyncpg refused a parameter before sending it (a number out of range, a wrong type): bad data,
+    though SQLAlchemy may present it as an InterfaceError without a SQLSTATE."""
+    return isinstance(getattr(getattr(exc, "orig", None), "__cause__", None), ValueError)
+
+
 def is_transient(exc: BaseException) -> bool:
     """True when the same operation may well succeed if simply tried again later."""
+    if refused_client_side(exc):
+        return False
     if isinstance(exc, ConnectionError | TimeoutError | PoolTimeout | KafkaError):
         return True
     code = sqlstate(exc)

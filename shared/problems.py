@@ -18,7 +18,7 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.faults import sqlstate
+from shared.faults import refused_client_side, sqlstate
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://yigongti.example/problems/"
@@ -92,7 +92,7 @@ def database_problem(exc: BaseException) -> Problem:
     available) are contention the client may retry: 409. Anything else is our bug and stays a 500.
     """
     code = sqlstate(exc)
-    if code.startswith("22"):
+    if code.startswith("22") or refused_client_side(exc):
         return unprocessable("invalid-data", "数据格式不正确，无法保存", "The data cannot be stored as given")
     if code.startswith("40") or code == "55P03":
         return Problem(

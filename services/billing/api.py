@@ -102,7 +102,13 @@ async def settle(
     county: County, year: Year, body: SettlementIn, request: Request, caller: Caller
 ) -> JSONResponse:
     now = now_of(request)
-    return await write(request, body, lambda s: runs.settle_year(s, caller, county, year, body.scores, now))
+    return await write(
+        request,
+        body,
+        lambda s: runs.settle_year(
+            s, caller, county, year, body.scores, now, finalize_provisional=body.finalize_provisional
+        ),
+    )
 
 
 @router.get("/insurance-years/{county}/{year}/evaluation")

@@ -139,6 +139,11 @@ class SettlementIn(RequestModel):
     scores: dict[uuid.UUID, Decimal] = Field(
         description="assessment score (0–100) per community; the quality deposit is returned in proportion"
     )
+    finalize_provisional: bool = Field(
+        default=False,
+        description="claims still waiting for a referral that never reached billing (a mistyped id, say) "
+        "are settled at their provisional price, as unreferred; without it they block the settlement",
+    )
 
 
 Points = Annotated[Decimal, Field(ge=0, le=1_000_000, max_digits=14, decimal_places=4)]

@@ -24,6 +24,7 @@ import structlog
 from prometheus_client import Counter, Gauge
 
 from shared.db import Database
+from shared.faults import sqlstate
 
 from . import models as m
 
@@ -34,7 +35,14 @@ OLDEST_AGE = Gauge("gateway_audit_oldest_seconds", "Age of the oldest audit row 
 FLUSH_FAILURES = Counter(
     "gateway_audit_flush_failures_total", "Audit flushes that failed and will be retried"
 )
+DROPPED = Counter("gateway_audit_rows_refused_total", "Audit rows the database refused (logged in full)")
 WRITTEN = Counter("gateway_audit_rows_written_total", "Audit rows written to the database")
+
+
+def row_refused(exc: BaseException) -> bool:
+    """The database refused this row's data (SQLSTATE 22, 23), not the write as such (a missing table, a
+    lost connection): only such a row is set aside, logged in full."""
+    return sqlstate(exc)[:2] in ("22", "23")
 
 
 @dataclass(frozen=True)
@@ -101,12 +109,31 @@ class AuditWriter:
                     pass
                 backoff = self.interval
             except Exception as exc:  # the database is down or refuses: keep the rows, try again later
+                if row_refused(exc):  # a row the table refuses must not block every row behind it
+                    await self._write_one_by_one()
                 FLUSH_FAILURES.inc()
                 log.warning("audit_flush_failed", pending=len(self._queue), error=repr(exc)[:300])
                 backoff = min(backoff * 2, 10.0)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), backoff)
+
+    async def _write_one_by_one(self) -> None:
+        """After a refusal that is not a fault: write the next batch row by row, dropping (and logging in
+        full) any row the database refuses, so one bad row cannot stop the audit."""
+        for _ in range(min(self.batch, len(self._queue))):
+            _, entry = self._queue.popleft()
+            try:
+                async with self.db.uow() as uow:
+                    await uow.session.execute(sa.insert(m.AuditEntry), [asdict(entry)])
+                    await uow.commit()
+                WRITTEN.inc()
+            except Exception as exc:
+                if not row_refused(exc):  # the table itself is away or locked: keep the row, retry later
+                    self._queue.appendleft((time.monotonic(), entry))
+                    return
+                DROPPED.inc()
+                log.error("audit_row_refused", row=repr(entry), error=repr(exc)[:300])
 
     def _report(self) -> None:
         QUEUE_DEPTH.set(len(self._queue))

@@ -293,3 +293,17 @@ async def test_a_claim_on_a_referral_not_yet_accepted_is_priced_again_on_accepta
     march = await run(c, w, f"{KNOWN_YEAR}/months/3/close")
     [charged] = [x for x in march["journals"] if x["community_id"] == w.ids["community2"]]
     assert charged["outside_care"] == 28_000  # the month close charges the final price
+    # a claim naming a referral that will never reach billing (a mistyped id) would block the year for
+    # good: the officer settles it at its provisional price, as unreferred, by saying so
+    lost = grassroots_claim(w, "RK-LOST", "resident2", "hospital1", f"{KNOWN_YEAR}-04-02", str(uuid.uuid4()))
+    [waiting] = (await post_claims(c, w, "hospital1", [lost]))["claims"]
+    assert (waiting["pricing"], waiting["insurance_share"]) == ("provisional", 20_000)
+    scores = {w.ids["community1"]: "100", w.ids["community2"]: "100"}
+    refused = await run(c, w, f"{KNOWN_YEAR}/settlement", {"scores": scores}, status=409)
+    assert [x["claim_no"] for x in refused["claims"]] == ["RK-LOST"]
+    for month in range(1, 13):
+        await run(c, w, f"{KNOWN_YEAR}/prepayments/{month}")
+    settled = await run(c, w, f"{KNOWN_YEAR}/settlement", {"scores": scores, "finalize_provisional": True})
+    assert settled["posted"] is True
+    final = (await claims_by_no(billing_engine, ["RK-LOST"]))["RK-LOST"]
+    assert (final["pricing"], final["insurance_share"], final["referred"]) == ("final", 20_000, False)

@@ -161,6 +161,7 @@ async def test_encoded_dot_segments_cannot_walk_around_the_fence(
         "/api/registry/v1/residents/..%252Fcoverage",
         f"/api/registry/v1/regions/..%2Fresidents%2F{rid}",
         f"/api/registry/v1//residents/{rid}",
+        "/api/registry/v1/residents/" + "a" * 600,  # would not fit the audit column: it stalled the audit
     ]
     for path in walks:
         for who in (resident, doctor):

@@ -192,7 +192,13 @@ async def close_month(
 
 
 async def settle_year(
-    s: AsyncSession, who: Principal, county: str, year: int, scores: dict[uuid.UUID, Decimal], now: datetime
+    s: AsyncSession,
+    who: Principal,
+    county: str,
+    year: int,
+    scores: dict[uuid.UUID, Decimal],
+    now: datetime,
+    finalize_provisional: bool = False,
 ) -> RunOut:
     """Close the months still open, then settle every community: final DIP, contract fees, the budget
     remainder, the deposit by score, the surplus or overspend. Once per year."""
@@ -207,6 +213,13 @@ async def settle_year(
             .order_by(Claim.claim_no)
         )
     ).all()
+    if waiting and finalize_provisional:  # the officer's decision: their referral will not come
+        await s.execute(
+            sa.update(Claim)
+            .where(Claim.county_code == county, Claim.year == year, Claim.pricing == "provisional")
+            .values(pricing="final", awaiting_referral_id=None)
+        )
+        waiting = []
     if waiting:  # their price is not known yet: settling now would fix a provisional price for good
         raise Problem(
             409,

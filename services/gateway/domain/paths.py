@@ -17,6 +17,7 @@ from urllib.parse import quote, unquote
 # percent-encodings of '.', '/', '\' and '%' (a double encoding), in either case
 _ENCODED_SEPARATOR = re.compile(r"%(2e|2f|5c|25)", re.IGNORECASE)
 SAFE = "/:@!$&'()*+,;=-._~"
+MAX_PATH = 400  # every real route is far shorter; the audit column holds 500
 
 
 class BadPath(ValueError):
@@ -32,6 +33,8 @@ class RoutedPath:
 
 def routed_path(raw: str) -> RoutedPath:
     """`raw` is the request target's path as sent (`/api/{service}/...`, still percent-encoded)."""
+    if len(raw) > MAX_PATH:
+        raise BadPath(f"longer than {MAX_PATH} characters")
     if "\\" in raw or "//" in raw:
         raise BadPath("a backslash or an empty segment")
     if _ENCODED_SEPARATOR.search(raw):

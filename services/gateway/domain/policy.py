@@ -41,6 +41,13 @@ RULES = [
         personal_data=True,
     ),
     Rule("referral", re.compile(r"^/v1/(bookings|waitlist|holds)(/|$)"), EVERYONE, personal_data=True),
+    # work lists and follow-ups carry the same referrals (resident, diagnosis, summary): audited too
+    Rule(
+        "referral",
+        re.compile(r"^/v1/(inbox|outbox|approvals|follow-ups)(/|$)"),
+        ALL_STAFF,
+        personal_data=True,
+    ),
     Rule(
         "referral",
         re.compile(r"^/v1/compliance"),
