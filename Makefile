@@ -49,6 +49,8 @@ bench-booking: $(STAMP) infra-up
 	$(PY) bench/booking_rush.py
 
 bench-gateway: $(STAMP) infra-up
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { echo "installing nginx (Debian package) for the baseline"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; }
 	$(PY) bench/gateway_hop.py
 
 bench-billing: $(STAMP) infra-up

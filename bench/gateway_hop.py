@@ -2,7 +2,7 @@
 (Debian package, a plain reverse proxy) and through the gateway, all in one run. Reports the added
 p50 latency of one client in sequence, and the throughput of 50 concurrent clients, against direct.
 
-Run: `make bench-gateway` (starts PostgreSQL, Kafka and Redis if needed; needs `nginx` on PATH).
+Run: `make bench-gateway` (starts PostgreSQL, Kafka and Redis if needed; installs Debian's nginx-light if missing).
 """
 
 from __future__ import annotations
