@@ -162,17 +162,24 @@ async def main() -> None:
         "DATABASE_URL": registry_db,
         "AUTH_JWKS_URL": f"http://127.0.0.1:{GATEWAY}/.well-known/jwks.json",
     }
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "services.gateway", "serve", "--port", str(GATEWAY)], env=gw_env
-        ),
-        subprocess.Popen(
-            [sys.executable, "-m", "services.registry", "serve", "--port", str(REGISTRY)], env=reg_env
-        ),
-        start_nginx(ROOT / ".local/bench-nginx"),
-    ]
+    procs: list[subprocess.Popen[bytes]] = []
     results: dict[tuple[str, str], dict[str, Any]] = {}
-    try:
+    try:  # started inside the try: whatever fails, what was started is stopped
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "services.gateway", "serve", "--port", str(GATEWAY)], env=gw_env
+            )
+        )
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "services.registry", "serve", "--port", str(REGISTRY)], env=reg_env
+            )
+        )
+        procs.append(start_nginx(ROOT / ".local/bench-nginx"))
+        for p in procs[:2]:
+            await asyncio.sleep(0)
+            if p.poll() is not None:
+                raise SystemExit(f"a service exited at start (port taken?): {p.args}")
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=CLIENTS)) as s:
             for port in (GATEWAY, REGISTRY, NGINX):
                 await wait_up(s, f"http://127.0.0.1:{port}/healthz")
