@@ -47,7 +47,10 @@ FAULTS = Counter(
 
 
 class Fault(Exception):
-    """A transient failure while applying a record: retry it later, never dead-letter it."""
+    """A transient failure while applying a record: retry it later, never dead-letter it. `resume_at` is
+    the first offset not yet applied or set aside (None: the start of the batch)."""
+
+    resume_at: int | None = None
 
 
 Handler = Callable[[AsyncSession, EventEnvelope], Awaitable[None]]
@@ -200,7 +203,11 @@ class IdempotentConsumer:
             if is_transient(exc):
                 raise Fault(exc) from exc
             for record in records:
-                await self.handle(record)
+                try:
+                    await self.handle(record)
+                except Fault as fault:  # those before it are applied or dead-lettered: not again
+                    fault.resume_at = record.offset
+                    raise
 
     async def run(self) -> None:
         """Consume until cancelled; offsets committed after each batch's effects. After a fault every
@@ -220,8 +227,9 @@ class IdempotentConsumer:
                     pending.pop(0)
                 backoff = 0.0
             except Fault as fault:
-                for tp, records in pending:
-                    self._consumer.seek(tp, records[0].offset)
+                for i, (tp, records) in enumerate(pending):
+                    resume = fault.resume_at if i == 0 and fault.resume_at is not None else records[0].offset
+                    self._consumer.seek(tp, resume)
                 backoff = min(max(backoff * 2, 0.5), 30.0)
                 self.faults += 1
                 FAULTS.labels(self.group_id).inc()
