@@ -1,0 +1,77 @@
+"""A booking cancelled by its holder (the slot goes to the waitlist) or marked a no-show."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.auth import Principal, Role
+from shared.problems import Problem
+
+from ... import models as m
+from ...domain.errors import RuleViolation
+from ...domain.slots import (
+    SlotPolicy,
+)
+from ...schemas import BookingOut
+from .. import slot_memory
+from .sessions import BOOKINGS, event
+from .waitlist import offer_to_waitlist
+
+
+async def cancel_booking(
+    s: AsyncSession, principal: Principal, booking_id: uuid.UUID, now: datetime, policy: SlotPolicy
+) -> BookingOut:
+    booking = await s.get(m.Booking, booking_id, with_for_update=True)
+    if booking is None:
+        raise Problem(404, "not-found", "预约不存在", "Booking not found")
+    sess = await s.get(m.Session, booking.session_id)
+    assert sess is not None
+    mine = (
+        (principal.role == Role.RESIDENT and principal.resident_id == booking.resident_id)
+        or principal.subject == booking.booked_by
+        or (principal.role == Role.REFERRAL_COORDINATOR and principal.institution_id == sess.institution_id)
+    )
+    if not mine:
+        raise Problem(404, "not-found", "预约不存在", "Booking not found")
+    if booking.status != "booked":
+        raise RuleViolation(
+            "booking-not-active", "预约已取消或已结束", "The booking is no longer active", 409
+        )
+    booking.status, booking.cancelled_at = "cancelled", now
+    await s.execute(sa.update(m.Slot).where(m.Slot.id == booking.slot_id).values(status="free"))
+    await s.flush()
+    slot_memory.slot_freed(sess.id)
+    out = BookingOut.model_validate(booking)
+    await event(s, BOOKINGS, "booking.cancelled", booking.id, out.model_dump(mode="json"))
+    await offer_to_waitlist(s, sess, now, policy)
+    return out
+
+
+async def mark_no_show(
+    s: AsyncSession, principal: Principal, booking_id: uuid.UUID, now: datetime
+) -> BookingOut:
+    booking = await s.get(m.Booking, booking_id, with_for_update=True)
+    sess = await s.get(m.Session, booking.session_id) if booking else None
+    if (
+        booking is None
+        or sess is None
+        or principal.institution_id != sess.institution_id
+        or principal.role not in (Role.REFERRAL_COORDINATOR, Role.HIS_SYSTEM)
+    ):
+        raise Problem(404, "not-found", "预约不存在", "Booking not found")
+    if booking.status != "booked" or sess.starts_at > now:
+        raise RuleViolation(
+            "no-show-too-early",
+            "只能在出诊开始后登记爽约",
+            "A no-show is recorded after the session started",
+            409,
+        )
+    booking.status = "no_show"
+    await s.flush()
+    out = BookingOut.model_validate(booking)
+    await event(s, BOOKINGS, "booking.no_show", booking.id, out.model_dump(mode="json"))
+    return out

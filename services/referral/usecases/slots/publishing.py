@@ -1,0 +1,187 @@
+"""A hospital publishes a session (its capacity split into pools) or cancels it (bookings moved to
+the waitlist or cancelled, with notifications)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.auth import Principal, forbidden
+from shared.problems import Problem
+
+from ... import lookups
+from ... import models as m
+from ...domain.errors import RuleViolation
+from ...domain.rules import URGENCY_RANK, Urgency
+from ...domain.slots import (
+    Pool,
+    SlotPolicy,
+    check_session_times,
+    split_capacity,
+)
+from ...schemas import BookingOut, SessionIn, SessionOut
+from .booking import grab_slot
+from .sessions import BOOKINGS, PUBLISHERS, SESSIONS, event, session_out
+from .waitlist import offer_to_waitlist
+
+
+async def publish_session(
+    s: AsyncSession, principal: Principal, body: SessionIn, now: datetime, policy: SlotPolicy
+) -> SessionOut:
+    if principal.role not in PUBLISHERS or principal.institution_id != body.institution_id:
+        raise forbidden("only the hospital's own HIS or referral office publishes its schedule")
+    inst = await lookups.institution(s, body.institution_id)
+    if inst.tier != "county":
+        raise RuleViolation("not-county", "号源池只适用于县级医院", "Slot pools are for county hospitals")
+    if body.department_code not in inst.departments:
+        raise RuleViolation("unknown-department", "该医院无此科室", "The hospital has no such department")
+    check_session_times(body.starts_at, body.ends_at, now)
+    share = Decimal(body.family_doctor_share) if body.family_doctor_share else policy.family_doctor_share
+    session_policy = SlotPolicy(family_doctor_share=share, priority_share=min(policy.priority_share, share))
+    split = split_capacity(body.capacity, session_policy)
+    sess = m.Session(
+        id=uuid.uuid4(),
+        institution_id=body.institution_id,
+        department_code=body.department_code,
+        practitioner_id=body.practitioner_id,
+        device=body.device,
+        resource_type=body.resource_type,
+        starts_at=body.starts_at,
+        ends_at=body.ends_at,
+        capacity=body.capacity,
+        family_doctor_share=str(share),
+        status="open",
+        published_by=principal.subject,
+        created_at=now,
+    )
+    s.add(sess)
+    await s.flush()
+    pools = (
+        [Pool.PRIORITY] * split.priority
+        + [Pool.FAMILY_DOCTOR] * split.family_doctor
+        + [Pool.PUBLIC] * split.public
+    )
+    await s.execute(
+        sa.insert(m.Slot),
+        [
+            {
+                "id": uuid.uuid4(),
+                "session_id": sess.id,
+                "slot_no": i + 1,
+                "pool": p,
+                "published_pool": p,
+                "status": "free",
+            }
+            for i, p in enumerate(pools)
+        ],
+    )
+    free = {Pool.PRIORITY: split.priority, Pool.FAMILY_DOCTOR: split.family_doctor, Pool.PUBLIC: split.public}
+    out = session_out(sess, {k: v for k, v in free.items() if v}, policy)
+    await event(s, SESSIONS, "session.published", sess.id, out.model_dump(mode="json"))
+    await offer_to_waitlist(s, sess, now, policy)
+    return out
+
+
+async def cancel_session(
+    s: AsyncSession, principal: Principal, ident: uuid.UUID, now: datetime, policy: SlotPolicy
+) -> SessionOut:
+    """Stop a session: every booking is cancelled, then rebooked into the next open session of the same
+    department and resource from the same pool, or put at the head of its urgency on the waitlist."""
+    sess = await s.get(m.Session, ident, with_for_update=True)
+    if sess is None or principal.institution_id != sess.institution_id or principal.role not in PUBLISHERS:
+        raise Problem(404, "not-found", "出诊不存在", "Session not found")
+    if sess.status != "open":
+        raise RuleViolation("session-cancelled", "该出诊已停诊", "The session was already cancelled", 409)
+    sess.status = "cancelled"
+    bookings = (
+        (
+            await s.execute(
+                sa.select(m.Booking).where(m.Booking.session_id == ident, m.Booking.status == "booked")
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for b in bookings:
+        b.status, b.cancelled_at = "cancelled", now
+        await s.flush()
+        target = (
+            await s.execute(
+                sa.select(m.Session)
+                .where(
+                    m.Session.institution_id == sess.institution_id,
+                    m.Session.department_code == sess.department_code,
+                    m.Session.resource_type == sess.resource_type,
+                    m.Session.status == "open",
+                    m.Session.starts_at > now,
+                    m.Session.id != sess.id,
+                )
+                .order_by(m.Session.starts_at)
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        moved = None
+        if target is not None:
+            try:
+                async with s.begin_nested():
+                    slot_id, pool = await grab_slot(
+                        s, target, [Pool(b.pool)], now, "booked", b.resident_id, b.referral_id
+                    )
+                    moved = m.Booking(
+                        id=uuid.uuid4(),
+                        slot_id=slot_id,
+                        session_id=target.id,
+                        resident_id=b.resident_id,
+                        pool=pool,
+                        channel=b.channel,
+                        referral_id=b.referral_id,
+                        booked_by="system",
+                        status="booked",
+                        created_at=now,
+                    )
+                    s.add(moved)
+                    await s.flush()
+            except (RuleViolation, IntegrityError):
+                moved = None
+        if moved is None:
+            s.add(
+                m.WaitlistEntry(
+                    id=uuid.uuid4(),
+                    institution_id=sess.institution_id,
+                    department_code=sess.department_code,
+                    resource_type=sess.resource_type,
+                    resident_id=b.resident_id,
+                    referral_id=b.referral_id,
+                    channel=b.channel,
+                    pools=[b.pool],
+                    urgency=Urgency.URGENT,  # their session was cancelled under them
+                    urgency_rank=URGENCY_RANK[Urgency.URGENT],
+                    requested_by="system",
+                    requested_at=b.created_at,
+                    status="waiting",
+                )
+            )
+        await event(
+            s,
+            BOOKINGS,
+            "booking.cancelled",
+            b.id,
+            {
+                **BookingOut.model_validate(b).model_dump(mode="json"),
+                "reason": "session_cancelled",
+                "rebooked_as": str(moved.id) if moved else None,
+                "rebooked_session": str(moved.session_id) if moved else None,
+                "waitlisted": moved is None,
+            },
+        )
+    await s.flush()
+    out = session_out(sess, {}, policy)
+    await event(
+        s, SESSIONS, "session.cancelled", sess.id, {**out.model_dump(mode="json"), "bookings": len(bookings)}
+    )
+    return out

@@ -1,0 +1,99 @@
+"""What every slot use case shares: the session's fixed facts (remembered per process), free
+counts, the session view, and the events on `referral.sessions` / `referral.bookings`."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Union
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.auth import Role
+from shared.events import EventEnvelope
+from shared.outbox import record_event
+from shared.problems import Problem
+
+from ... import models as m
+from ...domain.errors import RuleViolation
+from ...domain.slots import (
+    Pool,
+    SlotPolicy,
+    opens_at,
+)
+from ...schemas import SessionOut
+from .. import slot_memory
+
+SESSIONS, BOOKINGS = "referral.sessions", "referral.bookings"
+SessionLike = Union["SessionInfo", m.Session]
+PUBLISHERS = {Role.HIS_SYSTEM, Role.REFERRAL_COORDINATOR}
+
+
+async def event(s: AsyncSession, topic: str, kind: str, key: uuid.UUID, data: dict[str, object]) -> None:
+    await record_event(
+        s,
+        m.outbox,
+        topic,
+        str(key),
+        EventEnvelope(
+            type=f"referral.{kind}", source="/referral", subject=f"{kind.split('.')[0]}/{key}", data=data
+        ),
+    )
+
+
+async def free_counts(
+    s: AsyncSession, session_ids: list[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, dict[str, int]]:
+    rows = await s.execute(
+        sa.select(m.Slot.session_id, m.Slot.pool, sa.func.count())
+        .where(
+            m.Slot.session_id.in_(session_ids),
+            sa.or_(m.Slot.status == "free", sa.and_(m.Slot.status == "held", m.Slot.hold_expires_at < now)),
+        )
+        .group_by(m.Slot.session_id, m.Slot.pool)
+    )
+    out: dict[uuid.UUID, dict[str, int]] = {i: {} for i in session_ids}
+    for sid, pool, n in rows:
+        out[sid][pool] = n
+    return out
+
+
+def session_out(sess: m.Session, free: dict[str, int], policy: SlotPolicy) -> SessionOut:
+    out = SessionOut.model_validate(sess)
+    out.free = free
+    out.opens_at = {p: opens_at(p, sess.starts_at, policy) for p in Pool}
+    return out
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """What booking needs of a session, read as a plain row (the booking path is the hot path)."""
+
+    id: uuid.UUID
+    institution_id: uuid.UUID
+    department_code: str
+    resource_type: str
+    starts_at: datetime
+    status: str
+
+
+SESSION_COLUMNS = [m.Session.__table__.c[f.name] for f in fields(SessionInfo)]
+
+
+async def load_session(s: AsyncSession, ident: uuid.UUID, now: datetime, fresh: bool = False) -> SessionInfo:
+    cached = None if fresh else slot_memory.sessions.get(ident)
+    sess = cached if isinstance(cached, SessionInfo) else None
+    if sess is None:
+        row = (await s.execute(sa.select(*SESSION_COLUMNS).where(m.Session.__table__.c.id == ident))).first()
+        sess = SessionInfo(*row) if row is not None else None
+        if sess is not None and sess.status == "open":
+            slot_memory.sessions.put(ident, sess)
+    if sess is None:
+        raise Problem(404, "not-found", "出诊不存在", "Session not found")
+    if sess.status != "open":
+        raise RuleViolation("session-cancelled", "该出诊已停诊", "The session was cancelled", 409)
+    if sess.starts_at <= now:
+        raise RuleViolation("session-started", "该出诊已开始", "The session has already started", 409)
+    return sess
