@@ -77,6 +77,13 @@ async def registry_engine(registry_db: str) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
+async def counts_by(engine: AsyncEngine, table: str, column: str) -> list[tuple[str, int]]:
+    """(value, rows) of `table` grouped by `column`, in order: what the retention tests compare."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(sa.text(f"SELECT {column}, count(*) FROM {table} GROUP BY 1 ORDER BY 1"))
+        return [(r[0], r[1]) for r in rows]
+
+
 S = TypeVar("S", bound=ServiceSettings)
 # Explicit keys (tests never rely on a default): fixed, so the in-process apps and the service processes
 # of tests/gateway/platform.py open each other's data. Base64 of 32 bytes each.

@@ -15,7 +15,7 @@ import os
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -74,13 +74,23 @@ def token_response(access: str, ttl: int, refresh: str | None = None) -> dict[st
     return body
 
 
+T = TypeVar("T")
+
+
+async def _read_detached(db: Database, model: type[T], key: str) -> T | None:
+    """A row read and let go of (kept as read: the session's rollback would expire it), so that no
+    connection is held while its secret is checked."""
+    async with db.read() as s:
+        row = await s.get(model, key)
+        if row is not None:
+            s.expunge(row)
+        return row
+
+
 async def client_credentials(
     db: Database, ring: KeyRing, client_id: str, secret: str, ttl: int
 ) -> dict[str, Any]:
-    async with db.read() as s:
-        client = await s.get(m.ApiClient, client_id)
-        if client is not None:
-            s.expunge(client)  # kept as read: the session's rollback would expire it
+    client = await _read_detached(db, m.ApiClient, client_id)
     matches = await verify_secret(client.secret_hash if client and client.active else None, secret)
     if not matches or client is None:
         raise invalid_grant()
@@ -127,10 +137,7 @@ async def password_login(
     db: Database, ring: KeyRing, username: str, password: str, ttl: int, refresh_ttl: int, now: datetime
 ) -> dict[str, Any]:
     """The user is read, the password checked with no connection held, then the refresh token written."""
-    async with db.read() as s:
-        user = await s.get(m.User, username)
-        if user is not None:
-            s.expunge(user)  # kept as read: the session's rollback would expire it
+    user = await _read_detached(db, m.User, username)
     matches = await verify_secret(user.password_hash if user and user.active else None, password)
     if not matches or user is None:
         raise invalid_grant()

@@ -1,4 +1,5 @@
-"""Gateway test fixtures: an in-process gateway in front of upstreams that hang or are down."""
+"""Gateway test fixtures: the running platform on the test county (a module's own, started once per
+module), and an in-process gateway in front of upstreams that hang or are down."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from services.gateway.settings import GatewaySettings
 from shared.migrations import upgrade
 
 from ..conftest import KAFKA, PG, REDIS, isolated_name, recreate_database
+from ..referral.world import World
+from .platform import running_platform
 
 MIGRATIONS = Path(__file__).parents[2] / "services/gateway/migrations"
 
@@ -69,3 +72,11 @@ async def gateway(request: pytest.FixtureRequest) -> AsyncIterator[tuple[AsyncCl
     await app.state.upstreams.close()
     await app.state.db.dispose()
     server.close()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def gateway_url(world: World, billing_db: str) -> AsyncIterator[str]:
+    """The gateway and the three services as real processes on the county of `world`."""
+    await recreate_database(isolated_name("gateway_test"))
+    with running_platform() as url:
+        yield url

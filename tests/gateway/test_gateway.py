@@ -19,17 +19,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from ..billing.helpers import claim, parameters
-from ..conftest import PG, isolated_name, recreate_database
+from ..conftest import PG, isolated_name
 from ..referral.test_referral_flows import upward
 from ..referral.world import World
-from .platform import ADMIN_PASSWORD, running_platform, token
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def gateway_url(world: World, billing_db: str) -> AsyncIterator[str]:
-    await recreate_database(isolated_name("gateway_test"))
-    with running_platform() as url:
-        yield url
+from .platform import ADMIN_PASSWORD, token
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -15,18 +15,11 @@ import pytest_asyncio
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from ..conftest import PG, REGISTRY_DB, isolated_name, recreate_database
+from ..conftest import PG, REGISTRY_DB, isolated_name
 from ..referral.world import World
-from .platform import ADMIN_PASSWORD, running_platform, token
+from .platform import ADMIN_PASSWORD, token
 
 GATEWAY_DB = f"{PG}/{isolated_name('gateway_test')}"
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def gateway_url(world: World, billing_db: str) -> AsyncIterator[str]:
-    await recreate_database(isolated_name("gateway_test"))
-    with running_platform() as url:
-        yield url
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

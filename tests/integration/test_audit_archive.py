@@ -32,7 +32,7 @@ from services.gateway.archive import (
 )
 from shared.db import Database
 
-from ..conftest import PG, TEST_KEY_SECRET, isolated_name, migrated_database
+from ..conftest import PG, TEST_KEY_SECRET, counts_by, isolated_name, migrated_database
 
 ROOT = Path(__file__).parents[2]
 ARCHIVE_DB = f"{PG}/{isolated_name('gateway_archive_test')}"
@@ -70,9 +70,7 @@ async def add_rows(db: Database, subject: str, n: int, days_ago: int) -> None:
 
 
 async def rows_left(db: Database) -> list[tuple[str, int]]:
-    async with db.engine.connect() as conn:
-        rows = await conn.execute(sa.text("SELECT subject, count(*) FROM audit_log GROUP BY 1 ORDER BY 1"))
-        return [(r[0], r[1]) for r in rows]
+    return await counts_by(db.engine, "audit_log", "subject")
 
 
 async def all_rows(db: Database) -> list[dict[str, object]]:

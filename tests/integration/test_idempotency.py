@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.idempotency import DEFAULT_TTL_SECONDS
 from shared.retention import purge_expired_keys, purge_forever
 
+from ..conftest import counts_by
 from ..referral.test_slots import publish
 from ..referral.world import World
 from .county import add_resident, build_county, national_id
@@ -162,11 +163,7 @@ async def insert_keys(engine: AsyncEngine, subject: str, n: int, age_seconds: in
 
 
 async def remaining(engine: AsyncEngine) -> list[tuple[str, int]]:
-    async with engine.connect() as conn:
-        rows = await conn.execute(
-            sa.text("SELECT subject, count(*) FROM idempotency_keys GROUP BY 1 ORDER BY 1")
-        )
-        return [(r[0], r[1]) for r in rows]
+    return await counts_by(engine, "idempotency_keys", "subject")
 
 
 async def test_retention_deletes_expired_keys_in_batches(

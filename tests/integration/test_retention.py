@@ -7,7 +7,6 @@ A database of its own (the registry's migrations), so the rows here are the only
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
@@ -17,7 +16,7 @@ from prometheus_client import REGISTRY
 from shared.db import Database
 from shared.retention import purge_forever, purge_inbox, purge_once, purge_published_outbox
 
-from ..conftest import PG, REGISTRY_MIGRATIONS, isolated_name, migrated_database
+from ..conftest import PG, REGISTRY_MIGRATIONS, counts_by, isolated_name, migrated_database
 
 RETENTION_DB = f"{PG}/{isolated_name('retention_test')}"
 DAY = 86_400
@@ -43,21 +42,18 @@ async def add_outbox(db: Database, label: str, n: int, created_ago: int, publish
     """`n` outbox rows (in seq order) created `created_ago` seconds ago and published `published_ago`
     seconds ago (None: not published)."""
     async with db.engine.begin() as conn:
-        for _ in range(n):
-            await conn.execute(
-                sa.text(
-                    "INSERT INTO outbox (event_id, topic, key, payload, created_at, published_at) VALUES"
-                    " (:id, 'test.topic', :label, '{}', now() - make_interval(secs => :created),"
-                    " now() - make_interval(secs => :published))"
-                ),
-                {"id": uuid.uuid4(), "label": label, "created": created_ago, "published": published_ago},
-            )
+        await conn.execute(
+            sa.text(
+                "INSERT INTO outbox (event_id, topic, key, payload, created_at, published_at)"
+                " SELECT gen_random_uuid(), 'test.topic', :label, '{}', now() - make_interval(secs => :created),"
+                " now() - make_interval(secs => :published) FROM generate_series(1, :n)"
+            ),
+            {"label": label, "created": created_ago, "published": published_ago, "n": n},
+        )
 
 
 async def outbox_left(db: Database) -> list[tuple[str, int]]:
-    async with db.engine.connect() as conn:
-        rows = await conn.execute(sa.text("SELECT key, count(*) FROM outbox GROUP BY key ORDER BY key"))
-        return [(r[0], r[1]) for r in rows]
+    return await counts_by(db.engine, "outbox", "key")
 
 
 async def add_inbox(db: Database, label: str, n: int, processed_ago: int) -> None:
@@ -73,11 +69,7 @@ async def add_inbox(db: Database, label: str, n: int, processed_ago: int) -> Non
 
 
 async def inbox_left(db: Database) -> list[tuple[str, int]]:
-    async with db.engine.connect() as conn:
-        rows = await conn.execute(
-            sa.text("SELECT consumer, count(*) FROM inbox GROUP BY consumer ORDER BY 1")
-        )
-        return [(r[0], r[1]) for r in rows]
+    return await counts_by(db.engine, "inbox", "consumer")
 
 
 async def test_only_old_published_outbox_rows_are_deleted(db: Database) -> None:
