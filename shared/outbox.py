@@ -5,6 +5,12 @@ keeps one aggregate's events in order even with several replicas. It publishes w
 idempotent producer, marks the rows published only after Kafka acknowledged them, and so can only
 duplicate (never lose) an event if it dies in between: consumers de-duplicate by event id.
 
+Per-key order: the relay publishes by `seq`, but a bigserial is drawn at insert, not at commit, so two
+transactions writing the same key could commit in the opposite order to their seqs. `record_event` therefore
+first takes a transaction-scoped advisory lock on the key's bucket (one of `KEY_BUCKETS`); a second writer
+of the key waits there until the first commits or rolls back, so per key seq order is commit order, and
+the same aggregate (same key, same partition) is published in commit order end to end.
+
 Metrics (label `database`, the service's database): `outbox_unpublished_events` and
 `outbox_oldest_unpublished_age_seconds`, measured by `watch_outbox` with one cheap query every
 `WATCH_SECONDS` in every process (also on replicas whose relay is standing by, so the figure never goes
@@ -31,7 +37,10 @@ from shared.db import Database
 from shared.events import EventEnvelope
 
 log = structlog.get_logger()
-RELAY_LOCK_ID = 0x59475449  # "YGTI"
+RELAY_LOCK_ID = 0x59475449  # "YGTI", the one-bigint form of pg_advisory_lock
+KEY_LOCK_NAMESPACE = 0x59474B59  # "YGKY", the two-int4 form: never collides with the relay's lock
+KEY_BUCKETS = 4096  # a power of two; bounded, so no load can fill the lock table with key locks
+KEY_LOCK_SQL = sa.text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:key) & :mask)")
 WATCH_SECONDS = 15.0
 
 BACKLOG = Gauge("outbox_unpublished_events", "Outbox rows not yet published to Kafka", ["database"])
@@ -57,7 +66,20 @@ BACKLOG_SQL = sa.text(
 async def record_event(
     session: AsyncSession, outbox: sa.Table, topic: str, key: str, event: EventEnvelope
 ) -> None:
-    """Add an event to the outbox inside the caller's transaction."""
+    """Add an event to the outbox inside the caller's transaction, in commit order for its key.
+
+    Before the insert the transaction locks the key's bucket (`pg_advisory_xact_lock`, held until commit or
+    rollback; taken again by the same transaction it returns at once), so a concurrent writer of the same
+    key draws its seq only after this one has committed: the relay's `ORDER BY seq` is then commit order
+    per key. Two keys may share a bucket and wait for each other needlessly, never wrongly. Waiting counts
+    against the connection's `lock_timeout` (55P03). Two transactions that take two buckets in opposite
+    order deadlock; PostgreSQL detects it after `deadlock_timeout` and aborts one with 40P01, which
+    `shared.faults.is_transient` classes as a fault (a consumer seeks back and retries the event after a
+    back-off) and `shared.problems.database_problem` answers as 409 `contention` with Retry-After: 1.
+    """
+    await session.execute(
+        KEY_LOCK_SQL, {"namespace": KEY_LOCK_NAMESPACE, "key": key, "mask": KEY_BUCKETS - 1}
+    )
     await session.execute(
         outbox.insert().values(
             event_id=uuid.UUID(event.id), topic=topic, key=key, payload=event.model_dump(mode="json")
@@ -80,7 +102,7 @@ def make_producer(bootstrap: str) -> AIOKafkaProducer:
 
 
 class OutboxRelay:
-    """Publishes outbox rows to Kafka in commit order."""
+    """Publishes outbox rows to Kafka in seq order, which per key is commit order (see `record_event`)."""
 
     def __init__(self, database_url: str, bootstrap: str, batch_size: int = 500, poll_seconds: float = 0.2):
         self.dsn = asyncpg_dsn(database_url)
