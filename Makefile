@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: up test unit lint typecheck check infra-up infra-down bench bench-booking bench-gateway bench-billing clean fuzz
+.PHONY: up test unit lint typecheck check infra-up infra-down bench bench-booking bench-gateway bench-billing clean fuzz faults
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -66,3 +66,11 @@ FUZZ_SECONDS ?= 1800
 fuzz: $(STAMP) infra-up
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_SEED=$(FUZZ_SEED) FUZZ_SECONDS=$(FUZZ_SECONDS) \
 	  $(PY) -m pytest -q -s -p no:cacheprovider tests/fuzz
+
+# The fault-injection suite (tests/faults): the platform on its own PostgreSQL, Kafka and Redis under a load
+# of referral chains while PostgreSQL, the broker and Redis are each stopped FAULT_OUTAGE seconds and the
+# referral service is SIGKILLed; prints sent/acknowledged/lost/duplicated/recovery per fault. A shorter run
+# is part of `make test`.
+FAULT_OUTAGE ?= 10
+faults: $(STAMP)
+	$(PY) -m tests.faults.suite --outage $(FAULT_OUTAGE) --lead 10 --tail 20 --workers 4

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # A single-process Apache Kafka 4.x broker in KRaft mode, from the official jars on Maven
 # Central (fetched once by Maven into .local/kafka/libs). Usage: scripts/kafka.sh start|stop
+# STATE_DIR (default .local) holds its data and logs; the jars stay in .local/kafka/libs.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 KAFKA_PORT="${KAFKA_PORT:-29092}"
 CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-29093}"
-dir="$root/.local/kafka"
-libs="$dir/libs"
+dir="${STATE_DIR:-$root/.local}/kafka"
+libs="$root/.local/kafka/libs"
 conf="$dir/server.properties"
 pidfile="$dir/kafka.pid"
 

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL cluster under .local/pg, run as the `postgres` system user
 # (initdb refuses root). Usage: scripts/pg.sh start|stop|status
+# STATE_DIR (default .local) holds its data: the fault-injection suite runs a second cluster beside it.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 PGPORT="${PGPORT:-25432}"
-dir="$root/.local/pg"
+state="${STATE_DIR:-$root/.local}"
+dir="$state/pg"
 data="$dir/data"
 
 find_bin() {
@@ -29,7 +31,7 @@ case "${1:-start}" in
     id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
     mkdir -p "$dir/run"
     [ "$(id -u)" = 0 ] && chown -R postgres "$dir"
-    chmod 755 "$root/.local" "$dir"
+    chmod 755 "$state" "$dir"
     if [ ! -s "$data/PG_VERSION" ]; then
       as_pg "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
       cat >> "$data/postgresql.conf" <<CONF

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # A throwaway Redis server (Debian's redis-server) under .local/redis for the gateway's rate limits.
-# Usage: scripts/redis.sh start|stop
+# Usage: scripts/redis.sh start|stop (STATE_DIR, default .local, holds its files)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 REDIS_PORT="${REDIS_PORT:-26379}"
-dir="$root/.local/redis"
+dir="${STATE_DIR:-$root/.local}/redis"
 case "${1:-start}" in
   start)
     if ! command -v redis-server >/dev/null 2>&1; then

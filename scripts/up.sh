@@ -98,27 +98,12 @@ start=$(date +%s%N)
 DATABASE_URL="$pg_base/registry" "$py" -m services.registry load-demo
 echo "   (demo load step took $(( ($(date +%s%N) - start) / 1000000 )) ms)"
 
-# keep a service running: when it dies it is started again (1 s, 2 s, 4 s ... 30 s apart; a run that lasted a
-# minute resets the back-off), and the terminal says so. SIGTERM stops the service and its supervisor.
-supervise() {
-  local name=$1 port=$2 delay=1 child=0 began code
-  trap 'kill -TERM "$child" 2>/dev/null; wait "$child" 2>/dev/null; exit 0' TERM INT
-  while true; do
-    began=$(date +%s)
-    DATABASE_URL="$pg_base/$name" "$py" -m "services.$name" serve --host 127.0.0.1 --port "$port" \
-      >>".local/logs/$name.log" 2>&1 &
-    child=$!
-    code=0; wait "$child" || code=$?
-    (( $(date +%s) - began >= 60 )) && delay=1
-    echo "!! $name stopped (exit $code); restarting in ${delay}s — see .local/logs/$name.log" >&2
-    sleep "$delay" & wait $!
-    delay=$(( delay < 16 ? delay * 2 : 30 ))
-  done
-}
-
+# keep each service running (scripts/supervise.sh): when it dies it is started again with back-off, and
+# the terminal says so
 for entry in "${services[@]}"; do
   read -r name port <<<"$entry"
-  supervise "$name" "$port" &
+  scripts/supervise.sh "$name" ".local/logs/$name.log" env DATABASE_URL="$pg_base/$name" \
+    "$py" -m "services.$name" serve --host 127.0.0.1 --port "$port" &
   pids+=($!)
 done
 
