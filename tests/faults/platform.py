@@ -6,6 +6,7 @@ thread the way `make up` keeps them (a process that dies is started again)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import signal
 import subprocess
@@ -56,6 +57,7 @@ class Supervised:
     def _spawn(self) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        self.log.with_suffix(".pid").write_text(str(self.proc.pid))
 
     def _keep(self) -> None:
         while not self._stopping:
@@ -147,6 +149,10 @@ class FaultPlatform:
 
     def start(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
+        for pidfile in self.logs.glob("*.pid"):  # a run killed half-way left its services running
+            with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
+                os.kill(int(pidfile.read_text()), signal.SIGKILL)
+            pidfile.unlink()
         for server in ("pg", "kafka", "redis"):
             self.infra(server, "stop")  # a run killed half-way left them running: start afresh
         for sub in ("pg", "kafka", "redis"):

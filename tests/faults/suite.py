@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import sys
 import time
 from collections import Counter
@@ -160,6 +161,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4, help="concurrent clients")
     parser.add_argument("--demo-residents", type=int, default=2000)
     args = parser.parse_args()
+    # SIGTERM (a CI timeout, kill) unwinds like Ctrl-C, so the platform's servers are stopped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with FaultPlatform(demo_residents=args.demo_residents) as platform:
         rows, verdict, writes = asyncio.run(run(platform, args.outage, args.lead, args.tail, args.workers))
         restarts = {n: p.restarts for n, p in platform.procs.items() if p.restarts}
