@@ -26,8 +26,8 @@ from .platform import ADMIN_PASSWORD
 
 WRITE_DEADLINE = 120.0
 RETRY_STATUSES = {429, 500, 502, 503, 504}
-# 400 places each, of which the referral office may book 60 % (40 % stay with the family doctors): room
-# for every chain of a long run, so a full session never stands in for a fault
+# 400 places each (an urgent referral may take every pool): room for every chain of a long run, so a full
+# session never stands in for a fault
 SESSIONS = 30
 COUNTY = "411081"
 
@@ -165,8 +165,9 @@ class Load:
         cast.headers["his"] = await self.token(grant_type="client_credentials", **his)
         self.cast = cast
         await self._insurance_year(year)
-        start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=3)
-        for day in range(SESSIONS):
+        # all inside the booking window (it opens a few days ahead): a half-hour apart, two days from now
+        start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
+        for n in range(SESSIONS):
             w = await self.write(
                 "session",
                 "/api/referral/v1/sessions",
@@ -174,8 +175,8 @@ class Load:
                     "institution_id": county["id"],
                     "department_code": "XNK",
                     "resource_type": "specialist",
-                    "starts_at": (start + timedelta(days=day)).isoformat(),
-                    "ends_at": (start + timedelta(days=day, hours=4)).isoformat(),
+                    "starts_at": (start + timedelta(minutes=30 * n)).isoformat(),
+                    "ends_at": (start + timedelta(minutes=30 * n + 30)).isoformat(),
                     "capacity": 400,
                 },
                 "his",
