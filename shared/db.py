@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Annotated
 
+import sqlalchemy as sa
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
+
+from shared.events import OutgoingEvent
 
 
 def make_engine(
@@ -34,11 +39,19 @@ def make_engine(
     )
 
 
+PENDING_EVENTS = "yigongti.pending_events"  # Session.info key: events raised, not yet in the outbox
+
+
 class UnitOfWork:
     """A transaction that rolls back unless `commit()` is called (cosmicpython style).
 
-    State changes and their outbox events are written through the same session, so they commit
-    together or not at all.
+    Use cases raise events with `collect(session, event)` (or `uow.collect(event)`) as they go; `commit()`
+    writes them to the outbox, in the order raised, in the same transaction right before it commits, so
+    state and events commit together or not at all and no call site writes the outbox by hand. A rolled
+    back unit of work drops its events with its changes. Committing a session with raised events any other
+    way is refused (`EventsNotWritten`), so an event can never be lost by a commit that bypassed this.
+    Raise events outside `begin_nested()` blocks: a savepoint rolled back does not take back its events.
+    The outbox rows are written at commit, so each key's lock (`record_event`) is held only from then on.
     """
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -54,13 +67,55 @@ class UnitOfWork:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         try:
+            self.session.info.pop(PENDING_EVENTS, None)
             if self.session.in_transaction():
                 await self.session.rollback()
         finally:
             await self.session.close()
 
+    def collect(self, *events: OutgoingEvent) -> None:
+        collect(self.session, *events)
+
+    @property
+    def events(self) -> list[OutgoingEvent]:
+        """The events raised so far and not yet written."""
+        return list(self.session.info.get(PENDING_EVENTS, ()))
+
     async def commit(self) -> None:
+        from shared.outbox import record_event  # shared.outbox imports this module
+
+        for raised in self.session.info.pop(PENDING_EVENTS, ()):
+            await record_event(self.session, _outbox(), raised.topic, raised.key, raised.envelope)
         await self.session.commit()
+
+
+def collect(session: AsyncSession, *events: OutgoingEvent) -> None:
+    """Raise events in the session's transaction: its unit of work writes them to the outbox at commit."""
+    session.info.setdefault(PENDING_EVENTS, []).extend(events)
+
+
+class EventsNotWritten(RuntimeError):
+    """A session with raised events was committed outside `UnitOfWork.commit()`."""
+
+
+@sa.event.listens_for(Session, "before_commit")
+def _refuse_unwritten_events(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # releasing a savepoint commits nothing yet
+    pending = session.info.get(PENDING_EVENTS)
+    if pending:
+        raise EventsNotWritten(
+            f"{len(pending)} raised event(s) ({pending[0].envelope.type}, ...) would be lost:"
+            " commit through UnitOfWork.commit(), which writes them to the outbox"
+        )
+
+
+@functools.cache
+def _outbox() -> sa.Table:
+    """The outbox as every service's migrations create it (the same name and columns in each database)."""
+    from shared.tables import add_platform_tables
+
+    return add_platform_tables(sa.MetaData())[0]
 
 
 class Database:

@@ -2,12 +2,15 @@
 
 Written by hand on pydantic rather than with the cloudevents SDK: we need a typed model that
 validates incoming events and round-trips through the outbox table, which is these twenty lines.
+What `data` holds, per type and `schemaversion`, is written down in `shared.contracts`; producers build
+their events there (`OutgoingEvent`) and consumers read them there (`shared.contracts.decode`).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,3 +38,13 @@ class EventEnvelope(BaseModel):
     @classmethod
     def from_bytes(cls, raw: bytes) -> EventEnvelope:
         return cls.model_validate(json.loads(raw))
+
+
+@dataclass(frozen=True)
+class OutgoingEvent:
+    """An event a use case raised: where it goes (topic, partition key) and what it says. The unit of work
+    collects these and writes them to the outbox right before it commits (`shared.db.UnitOfWork`)."""
+
+    topic: str
+    key: str
+    envelope: EventEnvelope

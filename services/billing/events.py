@@ -1,47 +1,67 @@
-"""Billing events (`billing.*`, keyed by community or county), written to the outbox with the posting.
-Every journal travels with its lines, so a downstream reader can rebuild every balance from the events."""
+"""Billing events (`billing.*`, keyed by community or county), as their contracts
+(shared.contracts.billing) say, built here from the ledger's journals and the service's rows. Every
+journal travels with its lines, so a downstream reader can rebuild every balance from the events. Use
+cases raise them with `shared.db.collect`; the unit of work writes them to the outbox when it commits."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from shared import contracts
+from shared.contracts import billing as c
+from shared.events import OutgoingEvent
 
-from shared.events import EventEnvelope
-from shared.outbox import record_event
-
+from . import models as m
 from .domain.ledger import Journal
-from .models import outbox
 
-BUDGETS = "billing.budgets"
-PREPAYMENTS = "billing.prepayments"
-PERIODS = "billing.periods"
-SETTLEMENTS = "billing.settlements"
-DISPUTES = "billing.disputes"
-TOPICS = [BUDGETS, PREPAYMENTS, PERIODS, SETTLEMENTS, DISPUTES]
-TOPIC_OF_JOURNAL = {
-    "budget": BUDGETS,
-    "prepayment": PREPAYMENTS,
-    "month_close": PERIODS,
-    "reprice": PERIODS,  # a claim of a closed month priced again once its referral was heard of
-    "settlement": SETTLEMENTS,
-    "dispute": DISPUTES,
-}
+BUDGETS, PREPAYMENTS, PERIODS, SETTLEMENTS, DISPUTES = (
+    c.BUDGETS,
+    c.PREPAYMENTS,
+    c.PERIODS,
+    c.SETTLEMENTS,
+    c.DISPUTES,
+)
+TOPICS = c.TOPICS
+TOPIC_OF_JOURNAL = c.TOPIC_OF_JOURNAL
 
 
-def journal_data(j: Journal, journal_id: int) -> dict[str, Any]:
-    return {
-        "journal_id": journal_id,
-        "kind": j.kind,
-        "key": j.key,
-        "memo": j.memo,
-        "lines": [asdict(x) for x in j.lines],
-    }
+def _event(type_: str, data: contracts.EventData, subject: str, key: str) -> OutgoingEvent:
+    return contracts.event(type_, data, source=c.SOURCE, subject=subject, key=key)
 
 
-async def publish(
-    s: AsyncSession, kind: str, key: str, subject: str, data: dict[str, Any], topic: str | None = None
-) -> None:
-    event = EventEnvelope(type=f"billing.{kind}", source="/billing", subject=subject, data=data)
-    await record_event(s, outbox, topic or TOPIC_OF_JOURNAL[kind.split(".")[0]], key, event)
+def journal_posted(
+    j: Journal, journal_id: int, county: str, year: int, month: int | None, key: str
+) -> OutgoingEvent:
+    data = c.JournalPosted(
+        journal_id=journal_id,
+        kind=j.kind,
+        key=j.key,
+        memo=j.memo,
+        lines=[c.JournalLine.model_validate(x) for x in j.lines],
+        county_code=county,
+        year=year,
+        month=month,
+    )
+    return _event(f"billing.{j.kind}.posted", data, f"billing/{j.key}", key)
+
+
+def budget_derived(b: m.Budget) -> OutgoingEvent:
+    data = c.BudgetDerived.model_validate(b)
+    return _event("billing.budget.derived", data, f"community/{b.community_id}", str(b.community_id))
+
+
+def settlement_completed(county: str, year: int, community: str, figures: dict[str, Any]) -> OutgoingEvent:
+    data = c.SettlementCompleted(county_code=county, year=year, community_id=community, figures=figures)
+    return _event("billing.settlement.completed", data, f"community/{community}", community)
+
+
+def dispute_opened(d: m.Dispute) -> OutgoingEvent:
+    return _event(
+        "billing.dispute.opened", c.Dispute.model_validate(d), f"dispute/{d.id}", str(d.community_id)
+    )
+
+
+def dispute_decided(d: m.Dispute, delta: int) -> OutgoingEvent:
+    fields = {k: getattr(d, k) for k in c.Dispute.model_fields}
+    data = c.DisputeDecided.model_validate({**fields, "delta": delta})
+    return _event("billing.dispute.decided", data, f"dispute/{d.id}", str(d.community_id))

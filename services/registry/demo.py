@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import uuid
 from datetime import date, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,17 +22,15 @@ from shared.pii import PiiVault, mask_national_id, mask_phone, resident_owner
 from . import models as m
 from .domain.contracts import contract_term, key_populations
 from .domain.national_id import make_national_id
-from .events import TOPICS, registry_event
+from .events import contract, outbox_row, resident
 from .schemas import (
     CatalogueEntryIn,
     CommunityIn,
     CommunityPatch,
-    ContractOut,
     DepartmentIn,
     InstitutionIn,
     PractitionerIn,
     RegionIn,
-    ResidentOut,
     TeamIn,
     TeamMemberIn,
 )
@@ -333,7 +332,7 @@ async def _residents(
             "version": 1,
         }
         residents.append(row)
-        events.append(_event("resident", "created", row["id"], ResidentOut.model_validate(row)))
+        events.append(outbox_row(resident("created", SimpleNamespace(**row))))
     # sign key populations first, the way family doctors do, then others up to the contract count
     order = sorted(
         residents,
@@ -359,21 +358,11 @@ async def _residents(
             "version": 1,
         }
         contract_rows.append(row)
-        events.append(_event("contract", "signed", row["id"], ContractOut.model_validate(row)))
+        events.append(outbox_row(contract("signed", SimpleNamespace(**row))))
     await s.execute(sa.insert(m.Resident), residents)
     await s.execute(sa.insert(m.Contract), contract_rows)
     await s.execute(sa.insert(m.outbox), events)
     return len(residents), len(contract_rows)
-
-
-def _event(aggregate: str, action: str, ident: uuid.UUID, snapshot: Any) -> dict[str, Any]:
-    event = registry_event(aggregate, action, ident, snapshot)
-    return {
-        "event_id": uuid.UUID(event.id),
-        "topic": TOPICS[aggregate],
-        "key": str(ident),
-        "payload": event.model_dump(mode="json"),
-    }
 
 
 async def load_demo(

@@ -13,12 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal, Role, forbidden
 from shared.crud import check_version
+from shared.db import collect
 from shared.problems import Problem, conflict, not_found
 
+from .. import events
 from ..domain import ledger as acc
 from ..domain.disputes import DisputeError, DisputeKind, DisputeStatus, decided_amount, dispute_kind
 from ..domain.ledger import Journal
-from ..events import publish
 from ..models import Claim, Dispute, InsuranceYear, RmCommunity
 from ..schemas import DecisionIn, DisputeIn, DisputeOut
 from .common import load_year, require_officer
@@ -89,9 +90,8 @@ async def open_dispute(s: AsyncSession, who: Principal, body: DisputeIn, now: da
         d.charged, d.claimed = _fen(d.charged_points, value), _fen(d.claimed_points, value)
     s.add(d)
     await s.flush()
-    out = DisputeOut.model_validate(d)
-    await publish(s, "dispute.opened", str(d.community_id), f"dispute/{d.id}", out.model_dump(mode="json"))
-    return out
+    collect(s, events.dispute_opened(d))
+    return DisputeOut.model_validate(d)
 
 
 async def _year(s: AsyncSession, claim: Claim) -> InsuranceYear | None:
@@ -173,12 +173,5 @@ async def decide_dispute(
     d.decided_by = who.subject
     d.decided_at = now
     await s.flush()
-    out = DisputeOut.model_validate(d)
-    await publish(
-        s,
-        "dispute.decided",
-        str(d.community_id),
-        f"dispute/{d.id}",
-        out.model_dump(mode="json") | {"delta": delta},
-    )
-    return out
+    collect(s, events.dispute_decided(d, delta))
+    return DisputeOut.model_validate(d)

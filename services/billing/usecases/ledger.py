@@ -9,8 +9,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.db import collect
+
+from .. import events
 from ..domain.ledger import Journal
-from ..events import journal_data, publish
 from ..models import Journal as JournalRow
 from ..models import LedgerLine
 
@@ -22,7 +24,8 @@ def _uuid(value: str | None) -> uuid.UUID | None:
 async def post_journal(
     s: AsyncSession, j: Journal, county: str, year: int, month: int | None, now: Any, subject: str
 ) -> int | None:
-    """Insert the journal and its lines and publish it; None when that key was already posted."""
+    """Insert the journal and its lines and raise its event (keyed by `subject`, a community or the
+    county); None when that key was already posted."""
     j.check()
     journal_id = await s.scalar(
         insert(JournalRow)
@@ -49,8 +52,7 @@ async def post_journal(
                 for x in j.lines
             ],
         )
-    data = journal_data(j, journal_id) | {"county_code": county, "year": year, "month": month}
-    await publish(s, j.kind + ".posted", subject, f"billing/{j.key}", data)
+    collect(s, events.journal_posted(j, journal_id, county, year, month, subject))
     return journal_id
 
 

@@ -12,8 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
+from shared.db import collect
 from shared.problems import Problem, conflict
 
+from .. import events
 from ..domain import ledger as acc
 from ..domain.budget import CommunityBudget, prepayments
 from ..domain.parameters import YearParameters
@@ -26,7 +28,6 @@ from ..domain.postings import (
     settlement_journal,
 )
 from ..domain.settlement import contract_fee
-from ..events import publish
 from ..models import (
     Budget,
     Claim,
@@ -300,13 +301,7 @@ async def settle_year(
                 county_code=county, year=year, community_id=b.community_id, figures=figures, created_at=now
             )
         )
-        await publish(
-            s,
-            "settlement.completed",
-            c,
-            f"community/{c}",
-            {"county_code": county, "year": year, "community_id": c, "figures": figures},
-        )
+        collect(s, events.settlement_completed(county, year, c, figures))
         out.append({"key": j.key, "community_id": c, **figures})
     row.status = "settled"
     return RunOut(kind="settlement", county_code=county, year=year, posted=True, journals=out)

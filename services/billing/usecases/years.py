@@ -9,12 +9,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
+from shared.db import collect
 from shared.problems import Problem, conflict
 
+from .. import events
 from ..domain.budget import community_budgets, county_fund, fund_year
 from ..domain.parameters import ParameterError, check_parameters
 from ..domain.postings import budget_journal
-from ..events import publish
 from ..models import Budget, InsuranceYear, ParameterVersion, RmCommunity
 from ..schemas import BudgetOut, ParametersIn, ParameterVersionOut, RunOut
 from .common import require_officer, to_domain
@@ -139,9 +140,8 @@ async def derive_budgets(s: AsyncSession, who: Principal, county: str, year: int
         await s.flush()
         journal = budget_journal(county, year, county_lines, budgets)
         await post_journal(s, journal, county, year, None, now, county)
-        for out in await list_budgets(s, county, year):  # each community's budget with its derivation
-            data = out.model_dump(mode="json")
-            await publish(s, "budget.derived", str(out.community_id), f"community/{out.community_id}", data)
+        for budget in await _budgets(s, county, year):  # each community's budget with its derivation
+            collect(s, events.budget_derived(budget))
         return RunOut(
             kind="budget",
             county_code=county,
@@ -152,12 +152,17 @@ async def derive_budgets(s: AsyncSession, who: Principal, county: str, year: int
     return RunOut(kind="budget", county_code=county, year=year, posted=False, journals=[])
 
 
+async def _budgets(s: AsyncSession, county: str, year: int) -> list[Budget]:
+    return list(
+        (
+            await s.scalars(
+                sa.select(Budget)
+                .where(Budget.county_code == county, Budget.year == year)
+                .order_by(Budget.community_id)
+            )
+        ).all()
+    )
+
+
 async def list_budgets(s: AsyncSession, county: str, year: int) -> list[BudgetOut]:
-    rows = (
-        await s.scalars(
-            sa.select(Budget)
-            .where(Budget.county_code == county, Budget.year == year)
-            .order_by(Budget.community_id)
-        )
-    ).all()
-    return [BudgetOut.model_validate(r) for r in rows]
+    return [BudgetOut.model_validate(r) for r in await _budgets(s, county, year)]

@@ -1,5 +1,6 @@
 """What every referral change does: check who acts, move the state, write the timeline, notify the
-referrer and the resident, and publish the event — all in the caller's transaction."""
+referrer and the resident, and raise the events — all in the caller's unit of work (which writes the
+events to the outbox when it commits)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal, Role
 from shared.crud import check_version
+from shared.db import collect
 from shared.problems import Problem
 
+from .. import events
 from .. import models as m
 from ..domain.states import Action, Side, Status, next_status
-from ..events import publish_notification, publish_referral
-from ..schemas import NotificationOut, ReferralOut
+from ..schemas import ReferralOut
 
 SYSTEM = Principal(subject="system", role=Role.COMMISSION_ADMIN)
 CLINICAL = {Role.VILLAGE_DOCTOR, Role.FAMILY_DOCTOR, Role.SPECIALIST, Role.REFERRAL_COORDINATOR}
@@ -135,22 +137,10 @@ async def record(
             created_at=now,
         )
         s.add(note)
-        await publish_notification(s, NotificationOut.model_validate(note))
+        collect(s, events.notification(note))
     await s.flush()
-    out = ReferralOut.model_validate(r)
-    await publish_referral(
-        s,
-        action,
-        out,
-        {
-            "action": action,
-            "from_status": from_status,
-            "actor": principal.subject,
-            "role": str(principal.role),
-            **(detail or {}),
-        },
-    )
-    return out
+    collect(s, events.referral_step(r, action, from_status, str(principal.role), detail or {}))
+    return ReferralOut.model_validate(r)
 
 
 async def transition(

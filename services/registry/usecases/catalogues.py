@@ -7,12 +7,13 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.db import collect
 from shared.problems import Problem
 
+from .. import events
 from .. import models as m
 from .. import repository as repo
 from ..domain.catalogues import Catalogue, check_tier, normalise_icd10
-from ..events import publish
 from ..schemas import CatalogueEntryIn, CatalogueEntryOut
 
 
@@ -38,9 +39,8 @@ async def add_entry(s: AsyncSession, body: CatalogueEntryIn) -> CatalogueEntryOu
         entry = m.CatalogueEntry(**{**body.model_dump(), "icd10": code})
         s.add(entry)
     await s.flush()
-    out = CatalogueEntryOut.model_validate(entry)
-    await publish(s, "catalogue_entry", "added", entry.id, out)
-    return out
+    collect(s, events.catalogue_entry("added", entry))
+    return CatalogueEntryOut.model_validate(entry)
 
 
 async def remove_entry(s: AsyncSession, ident: uuid.UUID) -> CatalogueEntryOut:
@@ -48,6 +48,5 @@ async def remove_entry(s: AsyncSession, ident: uuid.UUID) -> CatalogueEntryOut:
     if entry.active:
         entry.active = False
         await s.flush()
-    out = CatalogueEntryOut.model_validate(entry)
-    await publish(s, "catalogue_entry", "removed", entry.id, out)
-    return out
+    collect(s, events.catalogue_entry("removed", entry))
+    return CatalogueEntryOut.model_validate(entry)

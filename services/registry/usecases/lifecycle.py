@@ -11,7 +11,6 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import repository as repo
-from ..events import publish
 
 OutT = TypeVar("OutT", bound=BaseModel)
 
@@ -19,17 +18,15 @@ OutT = TypeVar("OutT", bound=BaseModel)
 async def deactivate(
     s: AsyncSession,
     model: type[Any],
-    aggregate: str,
     ident: uuid.UUID,
-    to_out: Callable[[AsyncSession, Any], Awaitable[OutT]],
+    changed: Callable[[AsyncSession, Any, str], Awaitable[OutT]],
     check: Callable[[Any], None] | None = None,
 ) -> OutT:
+    """`changed(s, row, "deactivated")` raises the aggregate's event and returns its view."""
     obj = await repo.get(s, model, ident, for_update=True)
     if check is not None:
         check(obj)
     if obj.active:
         obj.active = False
         await s.flush()
-    out = await to_out(s, obj)
-    await publish(s, aggregate, "deactivated", obj.id, out)
-    return out
+    return await changed(s, obj, "deactivated")

@@ -7,12 +7,13 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.db import collect
 from shared.problems import Problem
 
+from .. import events
 from .. import models as m
 from .. import repository as repo
 from ..domain.institutions import InstitutionType, Membership, Tier, check_institution
-from ..events import publish
 from ..schemas import (
     CommunityIn,
     CommunityOut,
@@ -52,9 +53,7 @@ async def create_community(s: AsyncSession, body: CommunityIn) -> CommunityOut:
     community = m.Community(**body.model_dump())
     s.add(community)
     await s.flush()
-    out = CommunityOut.model_validate(community)
-    await publish(s, "community", "created", community.id, out)
-    return out
+    return await _community_changed(s, community, "created")
 
 
 async def update_community(s: AsyncSession, ident: uuid.UUID, body: CommunityPatch) -> CommunityOut:
@@ -73,24 +72,34 @@ async def update_community(s: AsyncSession, ident: uuid.UUID, body: CommunityPat
     for key, value in changes.items():
         setattr(community, key, value)
     await s.flush()
-    out = CommunityOut.model_validate(community)
-    await publish(s, "community", "updated", community.id, out)
-    return out
+    return await _community_changed(s, community, "updated")
 
 
 async def deactivate_community(s: AsyncSession, ident: uuid.UUID) -> CommunityOut:
-    return await deactivate(s, m.Community, "community", ident, _community_out)
+    return await deactivate(s, m.Community, ident, _community_changed)
 
 
-async def _community_out(s: AsyncSession, community: m.Community) -> CommunityOut:
+async def _community_changed(s: AsyncSession, community: m.Community, action: str) -> CommunityOut:
+    """Raise the community's event and answer with its view."""
+    collect(s, events.community(action, community))
     return CommunityOut.model_validate(community)
 
 
-async def institution_out(s: AsyncSession, inst: m.Institution) -> InstitutionOut:
-    depts = (await repo.departments_of(s, [inst.id]))[inst.id]
+def _institution_view(inst: m.Institution, depts: list[m.Department]) -> InstitutionOut:
     out = InstitutionOut.model_validate(inst)
     out.departments = [DepartmentOut.model_validate(d) for d in depts]
     return out
+
+
+async def institution_out(s: AsyncSession, inst: m.Institution) -> InstitutionOut:
+    return _institution_view(inst, (await repo.departments_of(s, [inst.id]))[inst.id])
+
+
+async def _institution_changed(s: AsyncSession, inst: m.Institution, action: str) -> InstitutionOut:
+    """Raise the institution's event (with its departments) and answer with its view."""
+    depts = (await repo.departments_of(s, [inst.id]))[inst.id]
+    collect(s, events.institution(action, inst, depts))
+    return _institution_view(inst, depts)
 
 
 async def _check_membership(
@@ -134,9 +143,7 @@ async def create_institution(s: AsyncSession, body: InstitutionIn) -> Institutio
     await s.flush()
     s.add_all([m.Department(institution_id=inst.id, **d.model_dump()) for d in body.departments])
     await s.flush()
-    out = await institution_out(s, inst)
-    await publish(s, "institution", "created", inst.id, out)
-    return out
+    return await _institution_changed(s, inst, "created")
 
 
 async def update_institution(s: AsyncSession, ident: uuid.UUID, body: InstitutionPatch) -> InstitutionOut:
@@ -148,13 +155,11 @@ async def update_institution(s: AsyncSession, ident: uuid.UUID, body: Institutio
     for key, value in changes.items():
         setattr(inst, key, value)
     await s.flush()
-    out = await institution_out(s, inst)
-    await publish(s, "institution", "updated", inst.id, out)
-    return out
+    return await _institution_changed(s, inst, "updated")
 
 
 async def deactivate_institution(s: AsyncSession, ident: uuid.UUID) -> InstitutionOut:
-    return await deactivate(s, m.Institution, "institution", ident, institution_out)
+    return await deactivate(s, m.Institution, ident, _institution_changed)
 
 
 async def add_department(s: AsyncSession, ident: uuid.UUID, body: DepartmentIn) -> InstitutionOut:
@@ -170,6 +175,4 @@ async def add_department(s: AsyncSession, ident: uuid.UUID, body: DepartmentIn) 
     inst.updated_at = sa.func.now()  # an UPDATE bumps the aggregate version
     await s.flush()
     await s.refresh(inst)
-    out = await institution_out(s, inst)
-    await publish(s, "institution", "updated", inst.id, out)
-    return out
+    return await _institution_changed(s, inst, "updated")

@@ -15,10 +15,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
-from shared.db import Database
+from shared.db import Database, collect
 from shared.pii import HEADER_BYTES, PiiVault, mask_national_id, mask_phone, resident_owner
 from shared.problems import Problem
 
+from .. import events
 from .. import models as m
 from .. import repository as repo
 from ..access import can_see, ensure_own_community, ensure_visible
@@ -31,7 +32,6 @@ from ..domain.contracts import (
     renewal_term,
 )
 from ..domain.national_id import parse_national_id
-from ..events import publish
 from ..schemas import (
     ContractIn,
     ContractOut,
@@ -103,9 +103,7 @@ async def create_resident(s: AsyncSession, vault: PiiVault, body: ResidentIn) ->
     _seal_phone(vault, r, body.phone)
     s.add(r)
     await s.flush()
-    out = ResidentOut.model_validate(r)
-    await publish(s, "resident", "created", r.id, out)
-    return out
+    return await _resident_changed(s, r, "created")
 
 
 async def update_resident(
@@ -131,19 +129,19 @@ async def update_resident(
     if "phone" in body.model_fields_set:
         _seal_phone(vault, r, body.phone)
     await s.flush()
-    out = ResidentOut.model_validate(r)
-    await publish(s, "resident", "updated", r.id, out)
-    return out
+    return await _resident_changed(s, r, "updated")
 
 
 async def deactivate_resident(s: AsyncSession, ident: uuid.UUID, caller: Principal) -> ResidentOut:
     def visible(r: m.Resident) -> None:
         ensure_visible(caller, r.community_id, None, RESIDENT, ident)
 
-    return await deactivate(s, m.Resident, "resident", ident, _resident_out, visible)
+    return await deactivate(s, m.Resident, ident, _resident_changed, visible)
 
 
-async def _resident_out(s: AsyncSession, r: m.Resident) -> ResidentOut:
+async def _resident_changed(s: AsyncSession, r: m.Resident, action: str) -> ResidentOut:
+    """Raise the resident's event (what consumers need of them, no name) and answer with their view."""
+    collect(s, events.resident(action, r))
     return ResidentOut.model_validate(r)
 
 
@@ -252,9 +250,8 @@ async def create_contract(s: AsyncSession, body: ContractIn, today: date, caller
     )
     s.add(c)
     await s.flush()
-    out = ContractOut.model_validate(c)
-    await publish(s, "contract", "signed", c.id, out)
-    return out
+    collect(s, events.contract("signed", c))
+    return ContractOut.model_validate(c)
 
 
 async def renew_contract(
@@ -281,10 +278,8 @@ async def renew_contract(
     )
     s.add(new)
     await s.flush()
-    await publish(s, "contract", "renewed", old.id, ContractOut.model_validate(old))
-    out = ContractOut.model_validate(new)
-    await publish(s, "contract", "signed", new.id, out)
-    return out
+    collect(s, events.contract("renewed", old), events.contract("signed", new))
+    return ContractOut.model_validate(new)
 
 
 async def terminate_contract(
@@ -298,6 +293,5 @@ async def terminate_contract(
     c.terminated_at = datetime.now(UTC)
     c.termination_reason = body.reason
     await s.flush()
-    out = ContractOut.model_validate(c)
-    await publish(s, "contract", "terminated", c.id, out)
-    return out
+    collect(s, events.contract("terminated", c))
+    return ContractOut.model_validate(c)

@@ -7,12 +7,13 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.db import collect
 from shared.problems import Problem
 
+from .. import events
 from .. import models as m
 from .. import repository as repo
 from ..domain.practitioners import Title, check_posting
-from ..events import publish
 from ..schemas import (
     PostingIn,
     PostingOut,
@@ -28,10 +29,21 @@ from ..schemas import (
 from .lifecycle import deactivate
 
 
-async def practitioner_out(s: AsyncSession, p: m.Practitioner) -> PractitionerOut:
+def _practitioner_view(p: m.Practitioner, postings: list[m.Posting]) -> PractitionerOut:
     out = PractitionerOut.model_validate(p)
-    out.postings = [PostingOut.model_validate(x) for x in (await repo.postings_of(s, [p.id]))[p.id]]
+    out.postings = [PostingOut.model_validate(x) for x in postings]
     return out
+
+
+async def practitioner_out(s: AsyncSession, p: m.Practitioner) -> PractitionerOut:
+    return _practitioner_view(p, (await repo.postings_of(s, [p.id]))[p.id])
+
+
+async def _practitioner_changed(s: AsyncSession, p: m.Practitioner, action: str) -> PractitionerOut:
+    """Raise the practitioner's event (with the postings) and answer with their view."""
+    postings = (await repo.postings_of(s, [p.id]))[p.id]
+    collect(s, events.practitioner(action, p, postings))
+    return _practitioner_view(p, postings)
 
 
 async def create_practitioner(s: AsyncSession, body: PractitionerIn) -> PractitionerOut:
@@ -43,9 +55,7 @@ async def create_practitioner(s: AsyncSession, body: PractitionerIn) -> Practiti
     p = m.Practitioner(**body.model_dump())
     s.add(p)
     await s.flush()
-    out = await practitioner_out(s, p)
-    await publish(s, "practitioner", "created", p.id, out)
-    return out
+    return await _practitioner_changed(s, p, "created")
 
 
 async def update_practitioner(s: AsyncSession, ident: uuid.UUID, body: PractitionerPatch) -> PractitionerOut:
@@ -57,13 +67,11 @@ async def update_practitioner(s: AsyncSession, ident: uuid.UUID, body: Practitio
     for key, value in changes.items():
         setattr(p, key, value)
     await s.flush()
-    out = await practitioner_out(s, p)
-    await publish(s, "practitioner", "updated", p.id, out)
-    return out
+    return await _practitioner_changed(s, p, "updated")
 
 
 async def deactivate_practitioner(s: AsyncSession, ident: uuid.UUID) -> PractitionerOut:
-    return await deactivate(s, m.Practitioner, "practitioner", ident, practitioner_out)
+    return await deactivate(s, m.Practitioner, ident, _practitioner_changed)
 
 
 async def add_posting(s: AsyncSession, ident: uuid.UUID, body: PostingIn) -> PractitionerOut:
@@ -77,15 +85,24 @@ async def add_posting(s: AsyncSession, ident: uuid.UUID, body: PostingIn) -> Pra
     p.updated_at = sa.func.now()  # an UPDATE bumps the aggregate version
     await s.flush()
     await s.refresh(p)
-    out = await practitioner_out(s, p)
-    await publish(s, "practitioner", "updated", p.id, out)
+    return await _practitioner_changed(s, p, "updated")
+
+
+def _team_view(t: m.Team, members: list[m.TeamMember]) -> TeamOut:
+    out = TeamOut.model_validate(t)
+    out.members = [TeamMemberOut.model_validate(x) for x in members]
     return out
 
 
 async def team_out(s: AsyncSession, t: m.Team) -> TeamOut:
-    out = TeamOut.model_validate(t)
-    out.members = [TeamMemberOut.model_validate(x) for x in (await repo.members_of(s, [t.id]))[t.id]]
-    return out
+    return _team_view(t, (await repo.members_of(s, [t.id]))[t.id])
+
+
+async def _team_changed(s: AsyncSession, t: m.Team, action: str) -> TeamOut:
+    """Raise the team's event (with its members) and answer with its view."""
+    members = (await repo.members_of(s, [t.id]))[t.id]
+    collect(s, events.team(action, t, members))
+    return _team_view(t, members)
 
 
 async def _check_team(
@@ -129,9 +146,7 @@ async def create_team(s: AsyncSession, body: TeamIn) -> TeamOut:
     await s.flush()
     await _set_members(s, t.id, t.lead_practitioner_id, body.members)
     await s.flush()
-    out = await team_out(s, t)
-    await publish(s, "team", "created", t.id, out)
-    return out
+    return await _team_changed(s, t, "created")
 
 
 async def update_team(s: AsyncSession, ident: uuid.UUID, body: TeamPatch) -> TeamOut:
@@ -155,10 +170,8 @@ async def update_team(s: AsyncSession, ident: uuid.UUID, body: TeamPatch) -> Tea
     t.updated_at = sa.func.now()
     await s.flush()
     await s.refresh(t)
-    out = await team_out(s, t)
-    await publish(s, "team", "updated", t.id, out)
-    return out
+    return await _team_changed(s, t, "updated")
 
 
 async def deactivate_team(s: AsyncSession, ident: uuid.UUID) -> TeamOut:
-    return await deactivate(s, m.Team, "team", ident, team_out)
+    return await deactivate(s, m.Team, ident, _team_changed)

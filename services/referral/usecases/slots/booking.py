@@ -13,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal, Role, forbidden
 from shared.clock import SHANGHAI
+from shared.db import collect
 from shared.problems import Problem
 
-from ... import lookups
+from ... import events, lookups
 from ... import models as m
 from ...domain.errors import RuleViolation
 from ...domain.slots import (
@@ -30,7 +31,7 @@ from ...domain.states import Action, Status
 from ...schemas import BookIn, BookingOut, HoldOut
 from .. import slot_memory
 from ..common import load, record, transition
-from .sessions import BOOKINGS, SessionLike, event, load_session
+from .sessions import SessionLike, load_session
 
 
 async def booking_channel(
@@ -200,18 +201,7 @@ async def confirm_booking(
         )
     booking = m.Booking(**values)
     out = BookingOut.model_validate(booking)
-    await event(
-        s,
-        BOOKINGS,
-        "booking.booked",
-        booking.id,
-        {
-            **out.model_dump(mode="json"),
-            "institution_id": str(sess.institution_id),
-            "department_code": sess.department_code,
-            "starts_at": sess.starts_at.isoformat(),
-        },
-    )
+    collect(s, events.booking_booked(booking, sess.institution_id, sess.department_code, sess.starts_at))
     if referral is not None:
         before, _ = await transition(s, principal, referral, Action.SCHEDULE, None, now)
         referral.appointment_at = sess.starts_at

@@ -9,8 +9,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal, Role
+from shared.db import collect
 from shared.problems import Problem
 
+from ... import events
 from ... import models as m
 from ...domain.errors import RuleViolation
 from ...domain.slots import (
@@ -18,7 +20,6 @@ from ...domain.slots import (
 )
 from ...schemas import BookingOut
 from .. import slot_memory
-from .sessions import BOOKINGS, event
 from .waitlist import offer_to_waitlist
 
 
@@ -45,8 +46,8 @@ async def cancel_booking(
     await s.execute(sa.update(m.Slot).where(m.Slot.id == booking.slot_id).values(status="free"))
     await s.flush()
     slot_memory.slot_freed(sess.id)
+    collect(s, events.booking_cancelled(booking))
     out = BookingOut.model_validate(booking)
-    await event(s, BOOKINGS, "booking.cancelled", booking.id, out.model_dump(mode="json"))
     await offer_to_waitlist(s, sess, now, policy)
     return out
 
@@ -72,6 +73,5 @@ async def mark_no_show(
         )
     booking.status = "no_show"
     await s.flush()
-    out = BookingOut.model_validate(booking)
-    await event(s, BOOKINGS, "booking.no_show", booking.id, out.model_dump(mode="json"))
-    return out
+    collect(s, events.booking_no_show(booking))
+    return BookingOut.model_validate(booking)

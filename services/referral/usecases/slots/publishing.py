@@ -12,9 +12,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal, forbidden
+from shared.db import collect
 from shared.problems import Problem
 
-from ... import lookups
+from ... import events, lookups
 from ... import models as m
 from ...domain.errors import RuleViolation
 from ...domain.rules import URGENCY_RANK, Urgency
@@ -24,9 +25,9 @@ from ...domain.slots import (
     check_session_times,
     split_capacity,
 )
-from ...schemas import BookingOut, SessionIn, SessionOut
+from ...schemas import SessionIn, SessionOut
 from .booking import grab_slot
-from .sessions import BOOKINGS, PUBLISHERS, SESSIONS, event, session_out
+from .sessions import PUBLISHERS, session_out
 from .waitlist import offer_to_waitlist
 
 
@@ -82,7 +83,7 @@ async def publish_session(
     )
     free = {Pool.PRIORITY: split.priority, Pool.FAMILY_DOCTOR: split.family_doctor, Pool.PUBLIC: split.public}
     out = session_out(sess, {k: v for k, v in free.items() if v}, policy)
-    await event(s, SESSIONS, "session.published", sess.id, out.model_dump(mode="json"))
+    collect(s, events.session_published(sess, out.free, out.opens_at))
     await offer_to_waitlist(s, sess, now, policy)
     return out
 
@@ -166,22 +167,8 @@ async def cancel_session(
                     status="waiting",
                 )
             )
-        await event(
-            s,
-            BOOKINGS,
-            "booking.cancelled",
-            b.id,
-            {
-                **BookingOut.model_validate(b).model_dump(mode="json"),
-                "reason": "session_cancelled",
-                "rebooked_as": str(moved.id) if moved else None,
-                "rebooked_session": str(moved.session_id) if moved else None,
-                "waitlisted": moved is None,
-            },
-        )
+        collect(s, events.booking_cancelled(b, moved, with_session=True))
     await s.flush()
     out = session_out(sess, {}, policy)
-    await event(
-        s, SESSIONS, "session.cancelled", sess.id, {**out.model_dump(mode="json"), "bookings": len(bookings)}
-    )
+    collect(s, events.session_cancelled(sess, out.opens_at, len(bookings)))
     return out

@@ -1,5 +1,6 @@
 """What every slot use case shares: the session's fixed facts (remembered per process), free
-counts, the session view, and the events on `referral.sessions` / `referral.bookings`."""
+counts and the session view. Their events (`referral.sessions` / `referral.bookings`) are built in
+`services.referral.events` and raised with `shared.db.collect`."""
 
 from __future__ import annotations
 
@@ -12,8 +13,6 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Role
-from shared.events import EventEnvelope
-from shared.outbox import record_event
 from shared.problems import Problem
 
 from ... import models as m
@@ -26,21 +25,8 @@ from ...domain.slots import (
 from ...schemas import SessionOut
 from .. import slot_memory
 
-SESSIONS, BOOKINGS = "referral.sessions", "referral.bookings"
 SessionLike = Union["SessionInfo", m.Session]
 PUBLISHERS = {Role.HIS_SYSTEM, Role.REFERRAL_COORDINATOR}
-
-
-async def event(s: AsyncSession, topic: str, kind: str, key: uuid.UUID, data: dict[str, object]) -> None:
-    await record_event(
-        s,
-        m.outbox,
-        topic,
-        str(key),
-        EventEnvelope(
-            type=f"referral.{kind}", source="/referral", subject=f"{kind.split('.')[0]}/{key}", data=data
-        ),
-    )
 
 
 async def free_counts(

@@ -10,7 +10,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Principal
+from shared.db import collect
 
+from ... import events
 from ... import models as m
 from ...domain.errors import RuleViolation
 from ...domain.rules import URGENCY_RANK, Urgency
@@ -23,7 +25,7 @@ from ...domain.slots import (
 from ...schemas import BookIn, WaitlistIn, WaitlistOut
 from .. import slot_memory
 from .booking import booking_channel, grab_slot
-from .sessions import BOOKINGS, SESSIONS, SessionLike, event
+from .sessions import SessionLike
 
 
 async def join_waitlist(
@@ -87,17 +89,7 @@ async def offer_to_waitlist(s: AsyncSession, sess: SessionLike, now: datetime, p
             return offered
         head.status, head.offered_slot_id, head.offer_expires_at = "offered", slot_id, expires
         await s.flush()
-        await event(
-            s,
-            BOOKINGS,
-            "waitlist.offered",
-            head.id,
-            {
-                **WaitlistOut.model_validate(head).model_dump(mode="json"),
-                "hold_id": str(hold_id),
-                "session_id": str(sess.id),
-            },
-        )
+        collect(s, events.waitlist_offered(head, hold_id, sess.id))
         offered += 1
 
 
@@ -126,13 +118,7 @@ async def release_unbooked(s: AsyncSession, now: datetime, policy: SlotPolicy) -
     for sid in released:
         by_session[sid] = by_session.get(sid, 0) + 1
     for sid, n in by_session.items():
-        await event(
-            s,
-            SESSIONS,
-            "session.released",
-            sid,
-            {"session_id": str(sid), "released": n, "at": now.isoformat()},
-        )
+        collect(s, events.session_released(sid, n, now))
         sess = await s.get(m.Session, sid)
         assert sess is not None
         slot_memory.slot_freed(sid)
