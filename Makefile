@@ -6,11 +6,30 @@ STAMP := $(VENV)/.installed
 
 .PHONY: up test unit lint typecheck check infra-up infra-down bench bench-booking bench-gateway bench-billing clean fuzz faults
 
-$(STAMP): pyproject.toml
+# The venv installs exactly the locked versions (requirements-dev.lock, hashes checked), then the project
+# itself without dependencies. `make lock` after changing a dependency in pyproject.toml.
+$(STAMP): pyproject.toml requirements-dev.lock
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --require-hashes -r requirements-dev.lock
+	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
+
+# The lock files, made by uv from pyproject.toml for CPython 3.11 on Linux: requirements-dev.lock (the
+# dependencies and the dev extra: make up, make test) and requirements.lock (the dependencies alone, at the
+# same versions: the image). Versions already locked are kept unless pyproject.toml needs others;
+# `make lock UPGRADE=1` moves everything to the newest versions pyproject.toml allows.
+UV_VERSION := 0.13.9
+LOCK_FLAGS = --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --generate-hashes \
+  --custom-compile-command 'make lock' --quiet
+.PHONY: lock
+lock:
+	[ -x $(PY) ] || python3 -m venv $(VENV)
+	$(PY) -m pip install -q 'uv==$(UV_VERSION)'
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --no-emit-package yigongti $(LOCK_FLAGS) \
+	  $(if $(UPGRADE),--upgrade) -o requirements-dev.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --constraint requirements-dev.lock $(LOCK_FLAGS) \
+	  -o requirements.lock
 
 venv: $(STAMP)
 
@@ -26,6 +45,7 @@ unit: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy shared services

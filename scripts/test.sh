@@ -31,5 +31,6 @@ fi
 
 echo "== ruff"; .venv/bin/ruff check .
 echo "== mypy"; .venv/bin/mypy shared services
+echo "== import contracts"; .venv/bin/lint-imports
 echo "== pytest"
 $py -m pytest "$@"

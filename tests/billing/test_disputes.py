@@ -176,7 +176,7 @@ async def test_dispute_adjusts_by_a_new_journal(
     tb = (await c.get(f"/v1/insurance-years/{COUNTY}/{YEAR}/trial-balance", headers=officer(w))).json()
     assert tb["balanced"]
     async with billing_engine.connect() as conn:
-        dip = dict(
+        dip: dict[str, int] = dict(
             (
                 await conn.execute(
                     sa.text(

@@ -15,6 +15,7 @@ import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -73,7 +74,7 @@ async def rows_left(db: Database) -> list[tuple[str, int]]:
     return await counts_by(db.engine, "audit_log", "subject")
 
 
-async def all_rows(db: Database) -> list[dict[str, object]]:
+async def all_rows(db: Database) -> list[dict[str, Any]]:
     async with db.engine.connect() as conn:
         return [dict(r._mapping) for r in await conn.execute(sa.text("SELECT * FROM audit_log ORDER BY id"))]
 

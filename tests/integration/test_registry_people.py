@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from httpx import AsyncClient
@@ -377,7 +378,7 @@ async def test_roles_and_communities_bound_what_callers_see(
     c = await build_county(client)
     res = await add_resident(client, c)
 
-    def as_(role: str, **claims: str) -> dict[str, str]:
+    def as_(role: str, **claims: Any) -> dict[str, str]:
         return {"Authorization": "Bearer " + signer.mint(role, **claims)}
 
     mine = as_("family_doctor", community_id=c.community["id"])
