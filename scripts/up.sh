@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make up`: start PostgreSQL and Kafka (unless DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS point at running
-# ones), migrate every service, load the demo county, run every service. Ctrl-C stops what it started.
+# ones), migrate every service, load the demo county, run every service (web and worker roles). Ctrl-C
+# stops what it started.
 # Running it twice is safe: migrations and the demo loader only add what is missing.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -98,26 +99,43 @@ start=$(date +%s%N)
 DATABASE_URL="$pg_base/registry" "$py" -m services.registry load-demo
 echo "   (demo load step took $(( ($(date +%s%N) - start) / 1000000 )) ms)"
 
-# keep each service running (scripts/supervise.sh): when it dies it is started again with back-off, and
-# the terminal says so
+# keep each process running (scripts/supervise.sh): when it dies it is started again with back-off, and
+# the terminal says so. Each service runs its web role (serve: HTTP only) and, but for the gateway, which has
+# no events, its worker role (worker: outbox relay, consumers, sweeps, retention; probes and metrics on
+# its own port).
+workers=("registry 9101" "referral 9102" "billing 9103")
 for entry in "${services[@]}"; do
   read -r name port <<<"$entry"
   scripts/supervise.sh "$name" ".local/logs/$name.log" env DATABASE_URL="$pg_base/$name" \
     "$py" -m "services.$name" serve --host 127.0.0.1 --port "$port" &
   pids+=($!)
 done
-
-for entry in "${services[@]}"; do
+for entry in "${workers[@]}"; do
   read -r name port <<<"$entry"
+  scripts/supervise.sh "$name-worker" ".local/logs/$name-worker.log" env DATABASE_URL="$pg_base/$name" \
+    "$py" -m "services.$name" worker --host 127.0.0.1 --port "$port" &
+  pids+=($!)
+done
+
+# name, port, what to print when ready
+ready() {
   for _ in $(seq 1 60); do
-    curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+    curl -fs "http://127.0.0.1:$2/readyz" >/dev/null 2>&1 && break
     sleep 0.5
   done
-  if curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then
-    echo "   $name ready: http://127.0.0.1:$port/docs   (logs: .local/logs/$name.log)"
+  if curl -fs "http://127.0.0.1:$2/readyz" >/dev/null 2>&1; then
+    echo "   $1 ready: $3   (logs: .local/logs/$1.log)"
   else
-    echo "   $name did not become ready; see .local/logs/$name.log" >&2
+    echo "   $1 did not become ready; see .local/logs/$1.log" >&2
   fi
+}
+for entry in "${services[@]}"; do
+  read -r name port <<<"$entry"
+  ready "$name" "$port" "http://127.0.0.1:$port/docs"
+done
+for entry in "${workers[@]}"; do
+  read -r name port <<<"$entry"
+  ready "$name-worker" "$port" "http://127.0.0.1:$port/metrics"
 done
 cat <<MSG
 
@@ -127,6 +145,7 @@ Yigongti is up.
   Registry API   http://127.0.0.1:8001/docs
   Referral API   http://127.0.0.1:8002/docs   (Bearer token: python -m shared.devtokens mint .local/auth --role ...)
   Billing API    http://127.0.0.1:8003/docs   (insurance officer: --role insurance_officer; HIS: --role his_system)
+  Workers        registry :9101, referral :9102, billing :9103 (relay, consumers, sweeps; /readyz, /metrics)
   Tokens         TOKEN=\$(.venv/bin/python -m shared.devtokens mint .local/auth --role commission_admin)
   e.g.           curl -H "Authorization: Bearer \$TOKEN" 'http://127.0.0.1:8001/v1/coverage/counties/411081'
                  .venv/bin/python scripts/demo_referral.py   # a referral up and back home, end to end

@@ -1,4 +1,6 @@
-"""Settings from the environment (12-factor); each service extends ServiceSettings.
+"""Settings from the environment (12-factor); each service extends ServiceSettings, and a service that
+publishes or consumes events extends EventServiceSettings (Kafka, outbox and inbox): the gateway has
+neither, so it cannot even be configured to reach a broker.
 
 Secrets (keys) have no usable default: outside `ENVIRONMENT=development` a service whose required
 secret is missing or malformed refuses to start, naming the variable and how to generate a value.
@@ -79,9 +81,6 @@ class ServiceSettings(BaseSettings):
     environment: str = "production"
     service_name: str = "service"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:25432/postgres"
-    kafka_bootstrap_servers: str = "127.0.0.1:29092"
-    # Run the outbox relay and event consumers inside the web process (one pod does everything).
-    run_workers: bool = True
     log_level: str = "INFO"
     log_json: bool = True
     db_pool_size: int = 10
@@ -89,7 +88,6 @@ class ServiceSettings(BaseSettings):
     # lock not granted in time a 409 with Retry-After (shared/problems.py), never a request that hangs.
     db_statement_timeout_ms: int = 30_000
     db_lock_timeout_ms: int = 5_000
-    outbox_poll_seconds: float = 0.2
     # The gateway's public keys (JWKS JSON), inline or from a file; services verify tokens with them.
     auth_jwks: str = ""
     auth_jwks_file: str = ""
@@ -97,11 +95,6 @@ class ServiceSettings(BaseSettings):
     auth_jwks_url: str = ""
     # How long a stored Idempotency-Key reply answers retries; older keys count as absent and are purged.
     idempotency_ttl_seconds: int = 86_400
-    # Retention (shared/retention.py; 0 keeps for ever). Published outbox rows are in Kafka already.
-    outbox_retention_seconds: int = 7 * 86_400
-    # An inbox row is what makes a redelivered event change nothing: keep it well beyond the Kafka retention
-    # of the consumed topics plus any consumer downtime or replay window, or a late duplicate applies again.
-    inbox_retention_seconds: int = 30 * 86_400
     # Proxies whose X-Forwarded-For uvicorn believes (the ingress in front of the gateway; the gateway in
     # front of a service): the login throttle counts failures per real client address, not per proxy.
     forwarded_allow_ips: str = "127.0.0.1"
@@ -116,3 +109,16 @@ class ServiceSettings(BaseSettings):
             with open(self.auth_jwks_file, encoding="utf-8") as f:
                 return f.read()
         return self.auth_jwks
+
+
+class EventServiceSettings(ServiceSettings):
+    """What a service with an outbox (and perhaps consumers) reads besides: its worker role
+    (`python -m services.<name> worker`) relays the outbox, consumes and purges with these."""
+
+    kafka_bootstrap_servers: str = "127.0.0.1:29092"
+    outbox_poll_seconds: float = 0.2
+    # Retention (shared/retention.py; 0 keeps for ever). Published outbox rows are in Kafka already.
+    outbox_retention_seconds: int = 7 * 86_400
+    # An inbox row is what makes a redelivered event change nothing: keep it well beyond the Kafka retention
+    # of the consumed topics plus any consumer downtime or replay window, or a late duplicate applies again.
+    inbox_retention_seconds: int = 30 * 86_400

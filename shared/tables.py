@@ -1,4 +1,5 @@
-"""Platform tables every service has in its own database: outbox, inbox, idempotency keys.
+"""Platform tables in each service's own database: outbox, inbox (services with events; the gateway has
+none since its 0003) and idempotency keys.
 
 Each service's metadata gets its own copy via `add_platform_tables`, and its first migration calls
 `create_platform_tables`, so the schema always comes from the migrations. A migration must build the same
@@ -70,8 +71,20 @@ def _idempotency_table_0001(metadata: sa.MetaData) -> sa.Table:
 
 def create_platform_tables() -> None:
     """Used inside a service's first Alembic migration."""
+    create_event_tables()
+    _idempotency_table_0001(sa.MetaData()).create(op.get_bind())
+
+
+def drop_platform_tables() -> None:
+    drop_event_tables()
+    op.drop_table("idempotency_keys")
+
+
+def create_event_tables() -> None:
+    """Outbox and inbox as every service's 0001 created them, with the relay's wake-up trigger; also the
+    downgrade of a migration that dropped them (the gateway's 0003). Frozen."""
     outbox, inbox, _ = add_platform_tables(sa.MetaData())
-    for table in (outbox, inbox, _idempotency_table_0001(sa.MetaData())):
+    for table in (outbox, inbox):
         table.create(op.get_bind())
     # Wake the relay as soon as an event commits (it still polls, so NOTIFY is only a speed-up).
     op.execute(
@@ -83,10 +96,10 @@ def create_platform_tables() -> None:
     )
 
 
-def drop_platform_tables() -> None:
+def drop_event_tables() -> None:
     op.execute("DROP TRIGGER IF EXISTS outbox_notify ON outbox")
     op.execute("DROP FUNCTION IF EXISTS outbox_notify()")
-    for name in ("idempotency_keys", "inbox", "outbox"):
+    for name in ("inbox", "outbox"):
         op.drop_table(name)
 
 

@@ -92,14 +92,14 @@ TEST_KEY_SECRET = "eWlnb25ndGktdGVzdC1nYXRld2F5LWtleS0zMmJ5dGU="
 
 
 def service_settings(cls: type[S], database_url: str, **overrides: object) -> S:
-    """A service's settings for in-process tests: the test database, no background workers, quiet logs,
-    explicit keys (a service that has none ignores them)."""
+    """A service's settings for in-process tests: the test database, quiet logs, explicit keys and the test
+    broker (a service that has no such setting ignores it). An app built from them runs no relay and no
+    consumers (the web role); a test that needs them starts them (`create_worker`, or a consumer of its own)."""
     values: dict[str, object] = {
         "database_url": database_url,
         "pii_key": TEST_PII_KEY,
         "key_secret": TEST_KEY_SECRET,
         "kafka_bootstrap_servers": KAFKA,
-        "run_workers": False,
         "log_json": False,
         "log_level": "WARNING",
         **overrides,

@@ -1,4 +1,4 @@
-"""Billing command line: `python -m services.billing migrate | relay | serve`."""
+"""Billing command line: `python -m services.billing migrate | serve | worker | relay | replay-dlt`."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def main() -> None:
         "services.billing.app:create_app",
         Path(__file__).parent / "migrations",
         [*TOPICS, *CONSUMED_TOPICS],
+        worker_factory="services.billing.app:create_worker",
     )
 
 

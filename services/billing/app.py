@@ -1,4 +1,5 @@
-"""The billing service's app factory: API and the consumer of registry and referral events."""
+"""The billing service's two roles: the web app (API) and the worker (the consumer of registry and
+referral events, the outbox relay)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from shared.app import create_service_app
 from shared.clock import Clock
 from shared.consumer import IdempotentConsumer
 from shared.db import Database
+from shared.worker import Worker
 
 from . import api
 from .models import inbox
@@ -16,6 +18,16 @@ from .settings import BillingSettings, get_settings
 
 
 def create_app(settings: BillingSettings | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    return create_service_app(
+        settings,
+        [api.router],
+        title="Yigongti billing / 医保打包结算",
+        state={"clock": clock or Clock()},
+    )
+
+
+def create_worker(settings: BillingSettings | None = None) -> Worker:
     settings = settings or get_settings()
 
     def consumers(db: Database) -> list[IdempotentConsumer]:
@@ -30,10 +42,4 @@ def create_app(settings: BillingSettings | None = None, clock: Clock | None = No
             )
         ]
 
-    return create_service_app(
-        settings,
-        [api.router],
-        consumers=consumers,
-        title="Yigongti billing / 医保打包结算",
-        state={"clock": clock or Clock()},
-    )
+    return Worker(settings, consumers)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from shared.settings import ServiceSettings
+from shared.settings import EventServiceSettings
 
 
-class BillingSettings(ServiceSettings):
+class BillingSettings(EventServiceSettings):
     service_name: str = "billing"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:25432/billing"
     consumer_group: str = "billing"

@@ -64,7 +64,7 @@ async def archive_audit_log(settings: GatewaySettings, before: date, target: Pat
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m services.gateway")
     sub = parser.add_subparsers(dest="command", required=True)
-    add_common_commands(sub, default_port=8000)
+    add_common_commands(sub, default_port=8000, events=False)  # no outbox, no consumers: no worker
     user = sub.add_parser("create-user", help="bootstrap an account (the first commission admin)")
     user.add_argument("--username", required=True)
     user.add_argument("--password", required=True)

@@ -69,8 +69,7 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
         openapi_url="/gateway-openapi.json",
         docs_url=None,
         cleanup=cleanup,
-        max_body_bytes=settings.max_body_bytes,
-        publishes_events=False,  # the gateway writes no events: no relay, no Kafka  # the gateway's own endpoints and the routed ones alike
+        max_body_bytes=settings.max_body_bytes,  # the gateway's own endpoints and the routed ones alike
         state={
             "clock": clock or Clock(),
             "vault": PiiVault(settings.key_secret, split_keys(settings.key_old_secrets)),

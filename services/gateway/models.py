@@ -9,14 +9,15 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.tables import add_platform_tables
+from shared.tables import idempotency_table
 
 
 class Base(DeclarativeBase):
     pass
 
 
-outbox, inbox, idempotency_keys = add_platform_tables(Base.metadata)
+# No outbox or inbox: the gateway publishes and consumes no events (migration 0003 dropped them).
+idempotency_keys = idempotency_table(Base.metadata)
 TZ = sa.DateTime(timezone=True)
 
 

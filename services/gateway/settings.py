@@ -11,6 +11,8 @@ from shared.settings import SecretKey, ServiceSettings
 
 
 class GatewaySettings(ServiceSettings):
+    """No Kafka, outbox or inbox settings: the gateway publishes and consumes no events."""
+
     service_name: str = "gateway"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:25432/gateway"
     registry_url: str = "http://127.0.0.1:8001"
@@ -30,8 +32,8 @@ class GatewaySettings(ServiceSettings):
     )
     access_ttl_seconds: int = 900
     refresh_ttl_seconds: int = 14 * 24 * 3600
-    key_grace_seconds: int = 3600
-    key_ring_refresh_seconds: float = 30.0  # how often each replica re-reads the keys (sees a rotation)  # a retired key stays in the JWKS this long, so live tokens still verify
+    key_grace_seconds: int = 3600  # a retired key stays in the JWKS this long, so live tokens still verify
+    key_ring_refresh_seconds: float = 30.0  # how often each replica re-reads the keys (sees a rotation)
     upstream_timeout_seconds: float = 10.0
     max_body_bytes: int = 1_048_576
     revocation_refresh_seconds: float = 2.0

@@ -1,4 +1,4 @@
-"""Referral command line: `python -m services.referral migrate | relay | serve`."""
+"""Referral command line: `python -m services.referral migrate | serve | worker | relay | replay-dlt`."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def main() -> None:
         "services.referral.app:create_app",
         Path(__file__).parent / "migrations",
         [*TOPICS, *REGISTRY_TOPICS],
+        worker_factory="services.referral.app:create_worker",
     )
 
 

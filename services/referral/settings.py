@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from shared.settings import ServiceSettings
+from shared.settings import EventServiceSettings
 
 
-class ReferralSettings(ServiceSettings):
+class ReferralSettings(EventServiceSettings):
     service_name: str = "referral"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:25432/referral"
     consumer_group: str = "referral"

@@ -1,4 +1,5 @@
-"""Registry command line: `python -m services.registry migrate | load-demo | relay | serve | reseal`."""
+"""Registry command line: `python -m services.registry migrate | serve | worker | relay | replay-dlt |
+load-demo | reseal`."""
 
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ def main() -> None:
             "services.registry.app:create_app",
             Path(__file__).parent / "migrations",
             TOPICS.values(),
+            worker_factory="services.registry.app:create_worker",
         )
 
 

@@ -1,4 +1,4 @@
-"""The registry's app factory."""
+"""The registry's two roles: the web app (API) and the worker (the outbox relay; it consumes nothing)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from shared.app import create_service_app
 from shared.clock import Clock
 from shared.problems import Problem, problem_response
+from shared.worker import Worker
 
 from .api import catalogues, orgs, people, workforce
 from .domain.errors import RuleViolation
@@ -29,3 +30,8 @@ def create_app(settings: RegistrySettings | None = None, clock: Clock | None = N
 
     app.add_exception_handler(RuleViolation, on_rule)
     return app
+
+
+def create_worker(settings: RegistrySettings | None = None) -> Worker:
+    settings = settings or get_settings()
+    return Worker(settings)

@@ -8,7 +8,7 @@ from typing import ClassVar
 from pydantic import SecretStr
 
 from shared.pii import PiiVault, split_keys
-from shared.settings import SecretKey, ServiceSettings
+from shared.settings import EventServiceSettings, SecretKey
 
 PII = SecretKey(
     "pii_key",
@@ -18,7 +18,7 @@ PII = SecretKey(
 )
 
 
-class RegistrySettings(ServiceSettings):
+class RegistrySettings(EventServiceSettings):
     required_keys: ClassVar[tuple[SecretKey, ...]] = (PII,)
 
     service_name: str = "registry"

@@ -1,6 +1,8 @@
-"""Offline checks that the container, compose file and Kubernetes manifests fit the code: they render,
-validate against the Kubernetes schemas, set exactly the environment the code reads, and probe
-endpoints that exist on the port the service listens on."""
+"""Offline checks that the container, compose file, Kubernetes manifests and lock files fit the code: they
+render, validate against the Kubernetes schemas, set exactly the environment the code reads, give each
+service its own database, read only Secret keys the README tells the operator to create, migrate before
+serving, probe endpoints that exist on the port each role listens on, and install the versions
+pyproject.toml pins."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import copy
 import importlib
 import re
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -19,23 +22,32 @@ from prometheus_client import REGISTRY
 from pydantic_settings import BaseSettings
 
 from services.billing.app import create_app as create_billing
+from services.billing.app import create_worker as create_billing_worker
 from services.billing.settings import BillingSettings
 from services.gateway.app import create_app as create_gateway
 from services.gateway.settings import GatewaySettings
 from services.referral.app import create_app as create_referral
+from services.referral.app import create_worker as create_referral_worker
 from services.referral.settings import ReferralSettings
 from services.registry.app import create_app as create_registry
+from services.registry.app import create_worker as create_registry_worker
 from services.registry.settings import RegistrySettings
+from shared.app import create_worker_app
+from shared.settings import ServiceSettings
 
 from ..conftest import TEST_KEY_SECRET, TEST_PII_KEY
 
 ROOT = Path(__file__).parents[2]
-SERVICES: dict[str, type[BaseSettings]] = {
+SERVICES: dict[str, type[ServiceSettings]] = {
     "gateway": GatewaySettings,
     "registry": RegistrySettings,
     "referral": ReferralSettings,
     "billing": BillingSettings,
 }
+# the services with a worker role (`python -m services.<name> worker --port 9100`); the gateway has none
+WORKERS = ("registry", "referral", "billing")
+WORKER_PORT = 9100
+SECRET = "yigongti-secrets"
 K8S_VERSION = "1.32.0"
 # the Prometheus Operator's PrometheusRule (deploy/k8s/base/alerts.yaml): not in the Kubernetes schemas
 CRD_GROUPS = {"monitoring.coreos.com"}
@@ -44,6 +56,11 @@ SECRET_SETTINGS = {"PII_KEY", "PII_OLD_KEYS", "KEY_SECRET", "KEY_OLD_SECRETS"}
 
 def env_names(settings: type[BaseSettings]) -> set[str]:
     return {name.upper() for name in settings.model_fields}
+
+
+def required_secrets(settings: type[ServiceSettings]) -> set[str]:
+    """The keys without which the settings refuse to load in production (PII_KEY, KEY_SECRET)."""
+    return {spec.field.upper() for spec in settings.required_keys}
 
 
 def render(overlay: str) -> list[dict[str, Any]]:
@@ -72,7 +89,6 @@ def test_overlays_validate_against_kubernetes_schemas(manifests: list[dict[str, 
         "HorizontalPodAutoscaler",
         "PodDisruptionBudget",
         "NetworkPolicy",
-        "Job",
         "ConfigMap",
         "Namespace",
     } <= kinds
@@ -166,41 +182,148 @@ def test_no_secret_values_in_the_manifests(manifests: list[dict[str, Any]]) -> N
             assert doc.get("data", {}).get("ENVIRONMENT", "production") == "production"
 
 
+def pod_specs(manifests: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(resource, pod spec) of everything that runs a pod, whatever its kind."""
+    specs = []
+    for doc in manifests:
+        spec = doc.get("spec", {})
+        if doc["kind"] == "Pod":
+            specs.append((doc, spec))
+        elif doc["kind"] == "CronJob":
+            specs.append((doc, spec["jobTemplate"]["spec"]["template"]["spec"]))
+        elif "template" in spec and "containers" in spec["template"].get("spec", {}):
+            specs.append((doc, spec["template"]["spec"]))
+    return specs
+
+
+def containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*pod.get("initContainers", []), *pod["containers"]]
+
+
+def secret_refs(manifests: list[dict[str, Any]]) -> list[tuple[str, str | None, bool]]:
+    """(Secret, key, optional) of every secretKeyRef of every container and init container; (Secret, None,
+    optional) for an `envFrom: secretRef` (all its keys) and a secret volume without `items`."""
+    refs: list[tuple[str, str | None, bool]] = []
+    for _, pod in pod_specs(manifests):
+        for c in containers(pod):
+            for e in c.get("env", []):
+                if ref := e.get("valueFrom", {}).get("secretKeyRef"):
+                    refs.append((ref["name"], ref["key"], bool(ref.get("optional"))))
+            for source in c.get("envFrom", []):
+                if ref := source.get("secretRef"):
+                    refs.append((ref["name"], None, bool(ref.get("optional"))))
+        for volume in pod.get("volumes", []):
+            if ref := volume.get("secret"):
+                items = ref.get("items") or [{"key": None}]
+                refs += [(ref["secretName"], i["key"], bool(ref.get("optional"))) for i in items]
+    return refs
+
+
+def documented_secrets(readme: str) -> dict[str, set[str]]:
+    """The Secrets the README's `kubectl create secret generic NAME` commands make, with their keys
+    (--from-literal=KEY=… / --from-file=KEY=…), each command with its continuation lines."""
+    secrets: dict[str, set[str]] = {}
+    for match in re.finditer(r"create secret generic ([a-z0-9-]+)((?:[^\n]*\\\n)*[^\n]*)", readme):
+        keys = re.findall(r"--from-(?:literal|file)=([A-Za-z0-9_.-]+)=", match.group(2))
+        secrets.setdefault(match.group(1), set()).update(keys)
+    return secrets
+
+
+def test_documented_secrets_are_read_from_the_command() -> None:
+    readme = """kubectl -n x create secret generic s \\
+  --from-literal=A_URL='postgresql://a' \\
+  --from-file=B_KEY=./b.key
+--from-literal=NOT_IN_IT=1
+kubectl create secret generic t --from-literal=C=1"""
+    assert documented_secrets(readme) == {"s": {"A_URL", "B_KEY"}, "t": {"C"}}
+
+
 def test_every_secret_the_manifests_read_is_documented(manifests: list[dict[str, Any]]) -> None:
-    """The operator creates `yigongti-secrets` from the README: every key a pod needs is in that
-    command, and the optional ones (old keys during a rotation) are explained there."""
+    """The operator creates `yigongti-secrets` with the README's `kubectl create secret` command: every key a
+    pod reads (env secretKeyRef, envFrom, secret volumes; containers and init containers) is in that
+    command, every key in it is read by some pod, and the optional ones (older keys during a rotation)
+    are left out of it but explained in the README."""
     readme = (ROOT / "README.md").read_text()
-    documented = set(re.findall(r"--from-literal=([A-Z_]+)=", readme))
-    refs = [
-        e["valueFrom"]["secretKeyRef"]
-        for d in manifests
-        if d["kind"] in ("Deployment", "Job")
-        for e in d["spec"]["template"]["spec"]["containers"][0].get("env", [])
-        if "secretKeyRef" in e.get("valueFrom", {})
-    ]
-    assert {r["name"] for r in refs} == {"yigongti-secrets"}
-    assert {r["key"] for r in refs if not r.get("optional")} == documented
-    for r in (r for r in refs if r.get("optional")):
-        assert r["key"] in readme and r["key"] not in documented
+    documented = documented_secrets(readme)
+    refs = secret_refs(manifests)
+    assert refs and {name for name, _, _ in refs} <= set(documented), "a Secret the README never creates"
+    for name, key, optional in refs:
+        if key is None:
+            continue  # all of a documented Secret's keys
+        if optional:
+            assert key in readme and key not in documented[name], key
+        else:
+            assert key in documented[name], f"{name}/{key} is read by a pod but not in the README's command"
+    read = {key for name, key, optional in refs if name == SECRET and not optional}
+    assert not documented[SECRET] - read, f"the README creates keys no pod reads: {documented[SECRET] - read}"
 
 
-def _container_env(doc: dict[str, Any], configmaps: dict[str, dict[str, str]]) -> set[str]:
-    container = doc["spec"]["template"]["spec"]["containers"][0]
+def test_each_service_reads_its_own_database(manifests: list[dict[str, Any]]) -> None:
+    """A container running `python -m services.<name> …` (web, worker or migrate) takes DATABASE_URL from
+    the Secret key <NAME>_DATABASE_URL and nothing else: the gateway reading the registry's URL while its
+    migrations went to its own was a pod that could not start."""
+    seen = set()
+    for doc, pod in pod_specs(manifests):
+        for c in containers(pod):
+            service = c["args"][0].removeprefix("services.")
+            assert service in SERVICES, (doc["metadata"]["name"], c["name"], c["args"])
+            urls = [e for e in c.get("env", []) if e["name"] == "DATABASE_URL"]
+            assert len(urls) == 1, (doc["metadata"]["name"], c["name"])
+            ref = urls[0].get("valueFrom", {}).get("secretKeyRef", {})
+            assert (ref.get("name"), ref.get("key")) == (SECRET, f"{service.upper()}_DATABASE_URL"), (
+                doc["metadata"]["name"],
+                c["name"],
+                ref,
+            )
+            assert not ref.get("optional")
+            assert doc["metadata"]["name"] in (service, f"{service}-worker"), doc["metadata"]["name"]
+            seen.add(service)
+    assert seen == set(SERVICES)
+
+
+def _container_env(container: dict[str, Any], configmaps: dict[str, dict[str, str]]) -> set[str]:
     names = {e["name"] for e in container.get("env", [])}
     for source in container.get("envFrom", []):
+        assert "configMapRef" in source, source  # a Secret's keys are named one by one, in `env`
         names |= set(configmaps[source["configMapRef"]["name"]])
     return names
 
 
 def test_deployments_set_exactly_what_the_code_reads(manifests: list[dict[str, Any]]) -> None:
+    """A web Deployment sets exactly what its settings read. A worker sets only what they read, at least
+    its database, Kafka and the keys its settings refuse to load without (the worker verifies no tokens,
+    so it gets no AUTH_JWKS); so does the migrating init container of either."""
     configmaps = {d["metadata"]["name"]: d.get("data", {}) for d in manifests if d["kind"] == "ConfigMap"}
     deployments = {d["metadata"]["name"]: d for d in manifests if d["kind"] == "Deployment"}
-    assert set(deployments) == set(SERVICES)
+    assert set(deployments) == set(SERVICES) | {f"{name}-worker" for name in WORKERS}
+    assert not [d for d in manifests if d["kind"] == "Job"]  # migrations run in init containers
     for name, settings in SERVICES.items():
-        assert _container_env(deployments[name], configmaps) == env_names(settings), name
-    for job in (d for d in manifests if d["kind"] == "Job"):
-        service = job["metadata"]["name"].removesuffix("-migrate")
-        assert _container_env(job, configmaps) <= env_names(SERVICES[service])
+        web = deployments[name]["spec"]["template"]["spec"]
+        assert _container_env(web["containers"][0], configmaps) == env_names(settings), name
+        pods = [web]
+        if name in WORKERS:
+            pods.append(deployments[f"{name}-worker"]["spec"]["template"]["spec"])
+            env = _container_env(pods[-1]["containers"][0], configmaps)
+            needed = {"SERVICE_NAME", "DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", *required_secrets(settings)}
+            assert needed <= env <= env_names(settings) - {"AUTH_JWKS"}, (name, env ^ needed)
+        for pod in pods:
+            (init,) = pod["initContainers"]
+            env = _container_env(init, configmaps)
+            assert {"DATABASE_URL", *required_secrets(settings)} <= env <= env_names(settings), name
+            assert ("KAFKA_BOOTSTRAP_SERVERS" in env) == (name in WORKERS), name  # migrate makes the topics
+
+
+def test_every_pod_migrates_its_database_before_it_serves(manifests: list[dict[str, Any]]) -> None:
+    """Migrations run before the new version serves: every Deployment's pods (web and worker) start with
+    an init container running the same image's `migrate` for the same service; kustomization.yaml says
+    why not a Job."""
+    for doc in (d for d in manifests if d["kind"] == "Deployment"):
+        pod = doc["spec"]["template"]["spec"]
+        (init,) = pod["initContainers"]
+        (main,) = pod["containers"]
+        assert init["args"] == [main["args"][0], "migrate"], doc["metadata"]["name"]
+        assert init["image"] == main["image"]
+        assert init["securityContext"]["readOnlyRootFilesystem"] and "resources" in init
 
 
 def test_probes_hit_real_endpoints_on_the_serving_port(manifests: list[dict[str, Any]]) -> None:
@@ -209,27 +332,59 @@ def test_probes_hit_real_endpoints_on_the_serving_port(manifests: list[dict[str,
         "registry": create_registry(RegistrySettings(pii_key=TEST_PII_KEY)),
         "referral": create_referral(),
         "billing": create_billing(),
+        "registry-worker": create_worker_app(create_registry_worker(RegistrySettings(pii_key=TEST_PII_KEY))),
+        "referral-worker": create_worker_app(create_referral_worker()),
+        "billing-worker": create_worker_app(create_billing_worker()),
     }
     for doc in (d for d in manifests if d["kind"] == "Deployment"):
         name = doc["metadata"]["name"]
+        service = name.removesuffix("-worker")
         container = doc["spec"]["template"]["spec"]["containers"][0]
         paths = {getattr(r, "path", None) for r in apps[name].routes}
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
         args = container["args"]
-        assert (
-            args[:2] == [f"services.{name}", "serve"] and int(args[args.index("--port") + 1]) == ports["http"]
-        )
+        if name.endswith("-worker"):  # HTTP only for the probes and /metrics, on the worker's port
+            assert args == [f"services.{service}", "worker", "--port", str(WORKER_PORT)], name
+            assert ports == {"http": WORKER_PORT} and "/metrics" in paths, name
+            assert doc["spec"]["replicas"] == 1, name  # the relay's advisory lock: more would stand by
+        else:
+            assert args[:2] == [f"services.{service}", "serve"]
+            assert int(args[args.index("--port") + 1]) == ports["http"]
+            service_doc = next(
+                d for d in manifests if d["kind"] == "Service" and d["metadata"]["name"] == name
+            )
+            assert service_doc["spec"]["ports"][0]["targetPort"] == "http"
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             get = container[probe]["httpGet"]
             assert get["path"] in paths and get["port"] == "http", (name, probe)
-        service = next(d for d in manifests if d["kind"] == "Service" and d["metadata"]["name"] == name)
-        assert service["spec"]["ports"][0]["targetPort"] == "http"
+
+
+def test_web_tier_scales_and_every_role_has_a_disruption_budget(manifests: list[dict[str, Any]]) -> None:
+    """The web Deployments scale on CPU (HPA, autoscaling/v2); web and worker Deployments each have a
+    PodDisruptionBudget selecting their pods, and no Service or HPA points at a worker."""
+    deployments = {d["metadata"]["name"]: d for d in manifests if d["kind"] == "Deployment"}
+    hpas = {
+        d["spec"]["scaleTargetRef"]["name"]: d for d in manifests if d["kind"] == "HorizontalPodAutoscaler"
+    }
+    assert set(hpas) == set(SERVICES)
+    for hpa in hpas.values():
+        assert hpa["apiVersion"] == "autoscaling/v2"
+        assert [m["resource"]["name"] for m in hpa["spec"]["metrics"]] == ["cpu"]
+    budgets = [d["spec"]["selector"]["matchLabels"] for d in manifests if d["kind"] == "PodDisruptionBudget"]
+    services = [d["spec"]["selector"] for d in manifests if d["kind"] == "Service"]
+    for name, doc in deployments.items():
+        labels = doc["spec"]["template"]["metadata"]["labels"].items()
+        assert len([b for b in budgets if b.items() <= labels]) == 1, name
+        assert len([s for s in services if s.items() <= labels]) == (name in SERVICES), name
 
 
 def test_compose_file_parses_and_fits_the_code() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert {"postgres", "kafka", "redis", "migrate", "gateway", "registry", "referral"} <= set(services)
+    assert {"postgres", "kafka", "redis", "migrate", *SERVICES, *(f"{w}-worker" for w in WORKERS)} <= set(
+        services
+    )
+    assert not [s for s in services.values() if "RUN_WORKERS" in (s.get("environment") or {})]
     assert services["kafka"]["image"].startswith("apache/kafka:4")
     assert services["postgres"]["image"].startswith("postgres:") and services["redis"]["image"].startswith(
         "redis:"
@@ -241,6 +396,13 @@ def test_compose_file_parses_and_fits_the_code() -> None:
             assert set(svc["environment"]) == env_names(SERVICES[name]), name
             assert svc["command"][:2] == [f"services.{name}", "serve"] and "8000" in svc["command"]
             assert svc["ports"][0].endswith(":8000") and "/readyz" in " ".join(svc["healthcheck"]["test"])
+            assert svc["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+            assert svc["environment"]["DATABASE_URL"].endswith(f"@postgres:5432/{name}"), name
+        elif name.removesuffix("-worker") in WORKERS:  # the worker role: relay, consumers, sweeps
+            service = name.removesuffix("-worker")
+            assert svc["environment"] == services[service]["environment"], name
+            assert svc["command"] == [f"services.{service}", "worker", "--port", str(WORKER_PORT)]
+            assert f":{WORKER_PORT}/readyz" in " ".join(svc["healthcheck"]["test"]) and "ports" not in svc
             assert svc["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         elif name not in ("devkeys", "migrate"):
             assert "healthcheck" in svc, name
@@ -270,3 +432,34 @@ def test_dockerfile_is_multi_stage_and_non_root() -> None:
     assert "USER 10001" in text and 'ENTRYPOINT ["python", "-m"]' in text
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".local" in ignored and ".venv" in ignored
+
+
+def locked(path: Path) -> dict[str, str]:
+    """name → version of a lock file's `name==version` lines (names normalised as pip does)."""
+    pins = re.findall(r"^([A-Za-z0-9_.-]+)==([^\s;\\]+)", path.read_text(), re.MULTILINE)
+    return {re.sub(r"[-_.]+", "-", name).lower(): version for name, version in pins}
+
+
+def test_lock_files_pin_what_pyproject_pins() -> None:
+    """`make up`, `make test` and the image install from the lock files (Makefile, Dockerfile): each must
+    hold every dependency of pyproject.toml at its pinned version (else run `make lock`), every line with
+    hashes, and the image's lock the same versions as the development one."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime, dev = locked(ROOT / "requirements.lock"), locked(ROOT / "requirements-dev.lock")
+    for lock, requirements in (
+        (runtime, project["dependencies"]),
+        (dev, [*project["dependencies"], *project["optional-dependencies"]["dev"]]),
+    ):
+        for requirement in requirements:
+            pinned = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==(\S+)", requirement)
+            assert pinned, requirement
+            name, version = pinned.groups()
+            assert lock.get(re.sub(r"[-_.]+", "-", name).lower()) == version, (requirement, "run make lock")
+    assert runtime.items() <= dev.items() and "yigongti" not in dev
+    for path in ("requirements.lock", "requirements-dev.lock"):
+        text = (ROOT / path).read_text()
+        assert all(
+            "--hash=sha256:" in entry for entry in re.split(r"\n(?=[A-Za-z0-9])", text) if "==" in entry
+        ), path
+    assert "--require-hashes -r requirements.lock" in (ROOT / "Dockerfile").read_text()
+    assert "--require-hashes -r requirements-dev.lock" in (ROOT / "Makefile").read_text()

@@ -1,7 +1,8 @@
 """The whole platform for fault injection, on its own PostgreSQL, Kafka and Redis (under `.local/faults`,
 on their own ports), so the suite can stop and restart them without touching the servers other tests or
-`make up` use. The gateway and the three services run as real processes, each kept alive by a supervisor
-thread the way `make up` keeps them (a process that dies is started again)."""
+`make up` use. The gateway and the three services run as real processes, each service in both roles
+(`serve`, and `worker` for relay, consumers and sweeps), each process kept alive by a supervisor thread the
+way `make up` keeps them (a process that dies is started again)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("gateway", "registry", "referral", "billing")
+WORKERS = ("registry", "referral", "billing")  # the gateway has no events, so no worker
 ADMIN_PASSWORD = "fault-suite-admin"
 
 
@@ -32,12 +34,13 @@ class Ports:
     kafka: int = 0
     controller: int = 0
     redis: int = 0
-    http: dict[str, int] = field(default_factory=dict)
+    http: dict[str, int] = field(default_factory=dict)  # by process name: "referral", "referral-worker"
 
     def __post_init__(self) -> None:
         self.pg, self.kafka, self.controller = 25532 + self.offset, 29192 + self.offset, 29193 + self.offset
         self.redis = 26479 + self.offset
         self.http = {name: 18500 + self.offset + n for n, name in enumerate(SERVICES)}
+        self.http |= {f"{name}-worker": 18510 + self.offset + n for n, name in enumerate(WORKERS)}
 
 
 class Supervised:
@@ -105,7 +108,6 @@ class FaultPlatform:
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka,
             "REDIS_URL": self.redis,
             "LOG_LEVEL": "WARNING",
-            "RUN_WORKERS": "true",
             "SWEEP_SECONDS": "5",
             # a load test is not an attack: the gateway's per-client limits stay out of the way
             "RATE_LIMIT_BURST": "100000",
@@ -115,7 +117,7 @@ class FaultPlatform:
             **{
                 f"{n.upper()}_URL": f"http://127.0.0.1:{p}"
                 for n, p in self.ports.http.items()
-                if n != "gateway"
+                if n in SERVICES and n != "gateway"
             },
         }
         for var in ("AUTH_JWKS_FILE", "AUTH_JWKS", "DATABASE_URL", "ENVIRONMENT"):
@@ -163,15 +165,18 @@ class FaultPlatform:
             self.cli(name, "migrate")
         self.cli("gateway", "create-user", "--username", "admin", "--password", ADMIN_PASSWORD)
         self.cli("registry", "load-demo", "--residents", str(self.demo_residents))
-        for name in SERVICES:
-            argv = [sys.executable, "-m", f"services.{name}", "serve", "--port", str(self.ports.http[name])]
-            self.procs[name] = Supervised(name, argv, self.service_env(name), self.logs / f"{name}.log")
-            self.procs[name].start()
-        for name in SERVICES:
-            self.wait_ready(name, 60)
+        roles = [(name, "serve", name) for name in SERVICES]
+        roles += [(f"{name}-worker", "worker", name) for name in WORKERS]
+        for proc, role, name in roles:
+            port = str(self.ports.http[proc])
+            argv = [sys.executable, "-m", f"services.{name}", role, "--host", "127.0.0.1", "--port", port]
+            self.procs[proc] = Supervised(proc, argv, self.service_env(name), self.logs / f"{proc}.log")
+            self.procs[proc].start()
+        for proc, _, _ in roles:
+            self.wait_ready(proc, 60)
 
     def wait_ready(self, name: str, seconds: float) -> float:
-        """Seconds until `/readyz` answers 200."""
+        """Seconds until `/readyz` of process `name` ("referral", "referral-worker") answers 200."""
         began = time.monotonic()
         url = f"http://127.0.0.1:{self.ports.http[name]}/readyz"
         while time.monotonic() - began < seconds:

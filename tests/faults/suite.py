@@ -1,7 +1,7 @@
 """The fault-injection suite: the whole platform under a steady load of chains (resident, contract,
 referral, acceptance, booking, claim through the gateway) while, one after the other, PostgreSQL is
-stopped, the Kafka broker is stopped and started again, the referral service is SIGKILLed (and restarted
-by its supervisor) and Redis is stopped. Then the load stops, the events settle, and the checks
+stopped, the Kafka broker is stopped and started again, the referral service is SIGKILLed (web and worker,
+each restarted by its supervisor) and Redis is stopped. Then the load stops, the events settle, and the checks
 (`checks.py`) say what was lost or doubled.
 
     python -m tests.faults.suite [--outage 10] [--lead 10] [--tail 20] [--workers 4]
@@ -42,10 +42,10 @@ FAULTS = [
     Fault("none (baseline)", lambda p: None, lambda p: None, outage=False),
     Fault("PostgreSQL stopped", lambda p: p.infra("pg", "stop"), lambda p: p.infra("pg", "start")),
     Fault("Kafka broker restarted", lambda p: p.infra("kafka", "stop"), lambda p: p.infra("kafka", "start")),
-    Fault(
+    Fault(  # both roles: requests in flight, and the relay and consumer mid-batch
         "referral service SIGKILLed",
-        lambda p: p.procs["referral"].kill(),
-        lambda p: p.wait_ready("referral", 60),
+        lambda p: [p.procs[name].kill() for name in ("referral", "referral-worker")],
+        lambda p: [p.wait_ready(name, 60) for name in ("referral", "referral-worker")],
         outage=False,
     ),
     Fault("Redis stopped", lambda p: p.infra("redis", "stop"), lambda p: p.infra("redis", "start")),

@@ -20,7 +20,7 @@ from services.gateway.auth import hasher
 from services.gateway.settings import GatewaySettings
 from shared.migrations import upgrade
 
-from ..conftest import KAFKA, PG, REDIS, isolated_name, recreate_database
+from ..conftest import PG, REDIS, isolated_name, recreate_database
 from ..referral.world import World
 from .platform import running_platform
 
@@ -45,8 +45,6 @@ async def gateway(request: pytest.FixtureRequest) -> AsyncIterator[tuple[AsyncCl
     await asyncio.to_thread(upgrade, MIGRATIONS, url)
     settings = GatewaySettings(
         database_url=url,
-        kafka_bootstrap_servers=KAFKA,
-        run_workers=False,
         log_json=False,
         registry_url=f"http://127.0.0.1:{hang_port}",
         referral_url=f"http://127.0.0.1:{closed_port()}",

@@ -1,5 +1,6 @@
 """The running platform for gateway tests: the gateway, the registry, referral and billing services as real
-processes on loopback ports, the services trusting the gateway's JWKS URL."""
+processes on loopback ports, the services trusting the gateway's JWKS URL. Only the web role runs (no
+`worker`): the tests' county reached the read models before (tests/referral/world.py)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,6 @@ def _env(**extra: str) -> dict[str, str]:
         "KAFKA_BOOTSTRAP_SERVERS": KAFKA,
         "PII_KEY": TEST_PII_KEY,  # explicit keys, never a default
         "KEY_SECRET": TEST_KEY_SECRET,
-        "RUN_WORKERS": "false",
         "LOG_LEVEL": "WARNING",
         **extra,
     }

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from shared.app import create_service_app
 from shared.db import Database
-from shared.settings import ServiceSettings
+from shared.settings import EventServiceSettings
 
 from ..conftest import KAFKA, PG
 
@@ -52,10 +52,9 @@ async def run_sql(request: Request, statement: str, timeout_ms: int = 0) -> dict
 
 
 def make_app(database_url: str, kafka: str = KAFKA, **overrides: object) -> FastAPI:
-    settings = ServiceSettings(
+    settings = EventServiceSettings(
         database_url=database_url,
         kafka_bootstrap_servers=kafka,
-        run_workers=False,
         log_json=False,
         **overrides,  # type: ignore[arg-type]
     )

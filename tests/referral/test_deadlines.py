@@ -8,7 +8,7 @@ from typing import Any
 from httpx import AsyncClient
 
 from services.referral.domain.rules import Policy
-from services.referral.usecases.sweeps import SweepResult, sweep
+from services.referral.usecases.sweeps import SweepResult, sweep, sweep_once
 
 from ..conftest import NOW
 from .test_referral_flows import step, submit, upward
@@ -79,8 +79,6 @@ async def test_a_backlog_is_swept_in_bounded_transactions(
 ) -> None:
     """After downtime the sweep works off what is due a batch at a time; the background loop goes on until
     nothing is left (sweep_once/has_more), so no single transaction holds every due row."""
-    from services.referral.app import sweep_once
-
     c, w = referral_client, world
     for _ in range(3):
         await submit(c, w, upward(w))
@@ -90,6 +88,7 @@ async def test_a_backlog_is_swept_in_bounded_transactions(
         first = await sweep(uow.session, at, Policy(), limit=2)
         await uow.commit()
     assert first.expired == 2 and first.has_more(2)
-    rest = await sweep_once(referral_app)
+    db, slots = referral_app.state.db, referral_app.state.slot_policy
+    rest = await sweep_once(db, at, Policy(), slots)
     assert rest.expired == 1 and not rest.has_more(500)
-    assert (await sweep_once(referral_app)).expired == 0
+    assert (await sweep_once(db, at, Policy(), slots)).expired == 0

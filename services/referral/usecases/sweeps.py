@@ -1,17 +1,22 @@
 """The periodic sweep: escalate overdue answers, expire unanswered referrals, mark no-shows, flag missed
 follow-up visits. Driven by the clock it is given, so tests control time. Each kind of work is taken at
 most `limit` rows at a time, so after a long downtime the backlog is worked off in short transactions
-(the caller runs the sweep again while `has_more`)."""
+(the caller runs the sweep again while `has_more`). `run_sweeps` is the loop the worker role runs; it is
+given what it needs (database, clock, policies), never an app."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+import structlog
+from prometheus_client import Counter, Gauge
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.clock import SHANGHAI
+from shared.clock import SHANGHAI, Clock
+from shared.db import Database
 
 from .. import models as m
 from ..domain.followup import is_missed
@@ -102,3 +107,37 @@ async def sweep(
             )
             result.missed_visits += 1
     return result
+
+
+log = structlog.get_logger()
+SWEEP_RUNS = Counter("referral_sweep_runs_total", "Deadline sweeps that completed")
+SWEEP_FAILURES = Counter("referral_sweep_failures_total", "Deadline sweeps that failed (they run again)")
+SWEEP_LAST_SUCCESS = Gauge("referral_sweep_last_success_timestamp", "Unix time of the last completed sweep")
+
+
+async def sweep_once(db: Database, now: datetime, policy: Policy, slot_policy: SlotPolicy) -> SweepResult:
+    """One bounded sweep in its own transaction."""
+    async with db.uow() as uow:
+        result = await sweep(uow.session, now, policy, slot_policy)
+        await uow.commit()
+    if any(vars(result).values()):
+        log.info("referral_sweep", **vars(result))
+    return result
+
+
+async def run_sweeps(
+    db: Database, clock: Clock, policy: Policy, slot_policy: SlotPolicy, every: float
+) -> None:
+    """Sweep every `every` seconds until cancelled; SKIP LOCKED makes several workers safe. A failure is
+    logged and counted (a silent failure would stop escalation unnoticed) and the sweep runs again at the
+    next tick."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            while (await sweep_once(db, clock.now(), policy, slot_policy)).has_more(SWEEP_BATCH):
+                pass  # a backlog (after downtime) is worked off in bounded transactions
+            SWEEP_RUNS.inc()
+            SWEEP_LAST_SUCCESS.set_to_current_time()
+        except Exception:
+            SWEEP_FAILURES.inc()
+            log.exception("referral_sweep_failed")
