@@ -23,6 +23,7 @@ from shared.devtokens import DevSigner
 from shared.outbox import OutboxRelay
 
 from ..conftest import BILLING_DB, KAFKA, REFERRAL_DB, REGISTRY_DB, admin_headers
+from ..eventually import eventually
 from ..integration.county import COUNTY
 from ..referral.world import (
     SESSION_GROUP,
@@ -43,11 +44,7 @@ async def run_billing_consumer(engine: AsyncEngine, ready: Ready, seconds: float
     consumer = IdempotentConsumer(db, inbox, KAFKA, GROUP, CONSUMED_TOPICS, apply_event)
     task = asyncio.create_task(consumer.run_forever())
     try:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        while not await ready(engine, consumer):
-            assert loop.time() < deadline, "billing read model not ready in time"
-            await asyncio.sleep(0.2)
+        await eventually(lambda: ready(engine, consumer), "billing read model ready", seconds, every=0.2)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

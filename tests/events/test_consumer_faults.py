@@ -21,6 +21,7 @@ from shared.db import Database
 from shared.topics import ensure_topics
 
 from ..conftest import KAFKA, REGISTRY_DB
+from ..eventually import eventually
 from .test_idempotent_consumer import (  # noqa: F401
     effect_rows,
     effects,
@@ -104,20 +105,14 @@ async def test_a_database_outage_is_retried_never_dead_lettered(
     task = asyncio.create_task(consumer.run_forever())
     try:
         await produce(topic, events[:100])
-        for _ in range(300):
-            if consumer.processed >= 100:
-                break
-            await asyncio.sleep(0.1)
+        await eventually(lambda: consumer.processed >= 100, "the first 100 applied")
         assert consumer.processed == 100
         link.cut()  # the database "restarts": connections die, new ones are refused
         await produce(topic, events[100:])
         await asyncio.sleep(2.0)
         assert consumer.faults >= 1 and consumer.dead_lettered == 0
         link.restore()
-        for _ in range(600):
-            if consumer.processed >= 200:
-                break
-            await asyncio.sleep(0.1)
+        await eventually(lambda: consumer.processed >= 200, "all 200 applied", 60)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

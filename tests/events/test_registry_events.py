@@ -25,6 +25,7 @@ from shared.events import EventEnvelope, OutgoingEvent
 from shared.outbox import OutboxRelay, record_event
 
 from ..conftest import KAFKA, REGISTRY_DB, TEST_PII_KEY
+from ..eventually import eventually
 from ..integration.county import COUNTY, add_resident, build_county
 from .kafka_helpers import collect as read_topic
 
@@ -192,11 +193,9 @@ async def test_relay_killed_mid_publish_loses_nothing(
     assert 0 < left_after_kill < total + 1, f"kill landed outside the publish ({left_after_kill} left)"
     restarted = subprocess.Popen([sys.executable, "-m", "services.registry", "relay"], env=env)
     try:
-        for _ in range(1200):
-            if await unpublished(registry_engine) == 0:
-                break
-            await asyncio.sleep(0.05)
-        assert await unpublished(registry_engine) == 0
+        await eventually(
+            lambda: _drained(registry_engine), "the restarted relay published the rest", 60, every=0.05
+        )
     finally:
         restarted.terminate()
         restarted.wait(10)
@@ -214,3 +213,7 @@ async def test_relay_killed_mid_publish_loses_nothing(
     for i in order:
         by_key.setdefault(i % 50, []).append(i)
     assert all(seq == sorted(seq) for seq in by_key.values())
+
+
+async def _drained(engine: AsyncEngine) -> bool:
+    return await unpublished(engine) == 0

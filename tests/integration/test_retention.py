@@ -17,6 +17,7 @@ from shared.db import Database
 from shared.retention import purge_forever, purge_inbox, purge_once, purge_published_outbox
 
 from ..conftest import PG, REGISTRY_MIGRATIONS, counts_by, isolated_name, migrated_database
+from ..eventually import eventually
 
 RETENTION_DB = f"{PG}/{isolated_name('retention_test')}"
 DAY = 86_400
@@ -126,15 +127,13 @@ async def test_the_background_job_purges_both_on_its_period_and_counts_it(db: Da
         purge_forever(db, DAY, period=0.05, outbox_seconds=WEEK, inbox_seconds=MONTH)
     )
     try:
-        for _ in range(100):
-            if await outbox_left(db) == [("b-young", 1)] and await inbox_left(db) == [("b-young", 1)]:
-                break
-            await asyncio.sleep(0.05)
+
+        async def only_young_left() -> bool:
+            return await outbox_left(db) == [("b-young", 1)] and await inbox_left(db) == [("b-young", 1)]
+
+        await eventually(only_young_left, "the first purge", 5, every=0.05)
         await add_inbox(db, "c-later", 2, processed_ago=40 * DAY)  # the next period takes these too
-        for _ in range(100):
-            if await inbox_left(db) == [("b-young", 1)]:
-                break
-            await asyncio.sleep(0.05)
+        await eventually(only_young_left, "the next period's purge", 5, every=0.05)
     finally:
         worker.cancel()
     assert await outbox_left(db) == [("b-young", 1)]

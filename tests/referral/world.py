@@ -23,6 +23,7 @@ from shared.devtokens import DevSigner
 from shared.outbox import OutboxRelay
 
 from ..conftest import KAFKA, REFERRAL_DB, REGISTRY_DB, admin_headers
+from ..eventually import eventually
 from ..integration.county import COUNTY, national_id, post
 
 
@@ -48,6 +49,13 @@ class World:
             claims["resident_id"] = self.ids[resident]
         token = self.signer.mint(role, subject=subject or f"{role}@{institution or resident}", **claims)
         return {"Authorization": f"Bearer {token}"}
+
+
+READ_MODEL_IDS = sa.text(
+    "SELECT id::text FROM rm_institutions UNION ALL SELECT id::text FROM rm_residents "
+    "UNION ALL SELECT id::text FROM rm_teams UNION ALL SELECT id::text FROM rm_practitioners "
+    "UNION ALL SELECT id::text FROM rm_contracts"
+)
 
 
 async def build_registry_county(client: AsyncClient, tag: str) -> dict[str, str]:
@@ -197,25 +205,13 @@ async def ship_registry_events(
     consumer = IdempotentConsumer(db, inbox, KAFKA, group, REGISTRY_TOPICS, apply_registry_event)
     task = asyncio.create_task(consumer.run_forever())
     try:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        while loop.time() < deadline:
+
+        async def caught_up() -> bool:
             async with engine.connect() as conn:
-                found = set(
-                    (
-                        await conn.execute(
-                            sa.text(
-                                "SELECT id::text FROM rm_institutions UNION ALL SELECT id::text FROM rm_residents "
-                                "UNION ALL SELECT id::text FROM rm_teams UNION ALL SELECT id::text FROM rm_practitioners "
-                                "UNION ALL SELECT id::text FROM rm_contracts"
-                            )
-                        )
-                    ).scalars()
-                )
-            if wanted <= found and (not to_end or await consumer.lag() == 0):
-                break
-            await asyncio.sleep(0.2)
-        assert wanted <= found, f"read model missing {len(wanted - found)} ids"
+                found = set((await conn.execute(READ_MODEL_IDS)).scalars())
+            return wanted <= found and (not to_end or await consumer.lag() == 0)
+
+        await eventually(caught_up, f"referral read model has the {len(wanted)} ids", seconds, every=0.2)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
