@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_fastapi_instrumentator import Instrumentator
 
+from shared.access_log import AccessLogMiddleware
 from shared.auth import TokenVerifier
 from shared.db import Database
 from shared.guard import RequestGuard
@@ -67,6 +68,7 @@ def create_service_app(
     for key, value in (state or {}).items():
         setattr(app.state, key, value)
     app.add_middleware(RequestGuard, max_body_bytes=max_body_bytes)  # inside: it sees the request id
+    app.add_middleware(AccessLogMiddleware)  # between: request id set; logs the guard's 413/422/500 as sent
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
     install_problem_handlers(app)
     Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app).expose(

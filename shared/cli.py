@@ -15,6 +15,7 @@ from uvicorn.importer import import_from_string
 
 from shared.app import create_worker_app
 from shared.dlt import replay_dead_letters
+from shared.logging import configure_logging
 from shared.migrations import ensure_database, upgrade
 from shared.outbox import OutboxRelay
 from shared.settings import EventServiceSettings, ServiceSettings
@@ -65,6 +66,8 @@ def run_common_command(
     worker_factory: str | None = None,
 ) -> None:
     """`app_factory` and `worker_factory` are "module:function" names of the service's web app and Worker."""
+    # every command logs as the services do (JSON lines), from its first line on
+    configure_logging(settings.service_name, settings.log_level, settings.log_json)
     if args.command == "migrate":
         asyncio.run(ensure_database(settings.database_url))
         upgrade(migrations, settings.database_url)
@@ -82,7 +85,8 @@ def run_common_command(
             factory=True,
             host=args.host,
             port=args.port,
-            log_level="warning",
+            access_log=False,  # shared.access_log writes one JSON line per request instead
+            log_config=None,  # uvicorn's loggers go through shared.logging's JSON handler
             timeout_graceful_shutdown=GRACEFUL_SECONDS,
             proxy_headers=True,
             forwarded_allow_ips=settings.forwarded_allow_ips,
@@ -93,7 +97,8 @@ def run_common_command(
             create_worker_app(worker),
             host=args.host,
             port=args.port,
-            log_level="warning",
+            access_log=False,  # shared.access_log writes one JSON line per request instead
+            log_config=None,  # uvicorn's loggers go through shared.logging's JSON handler
             timeout_graceful_shutdown=GRACEFUL_SECONDS,
         )
     else:
