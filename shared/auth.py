@@ -1,5 +1,7 @@
-"""Who is calling: tokens signed by the gateway (ES256 JWTs), verified in every service against the
-gateway's public keys (JWKS) with no call back per request. Object-level checks use the Principal.
+"""Who is calling, read off the request: tokens signed by the gateway (ES256 JWTs), verified in every
+service against the gateway's public keys (JWKS) with no call back per request. This is the web side
+(FastAPI dependencies, 401 problems); the Principal itself is plain data in `shared.principal`, and the
+refusal of a known caller a domain error (`shared.errors.forbidden`), so use cases need neither.
 """
 
 from __future__ import annotations
@@ -8,50 +10,25 @@ import json
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Annotated, Any
 
 import httpx
 import jwt
 from fastapi import Depends, Request
 
+from shared.principal import Principal, Role
 from shared.problems import Problem
+
+# Principal and Role stay importable from here for the modules that always did (services/gateway/__main__.py)
+__all__ = ["AUDIENCE", "Caller", "Principal", "Role", "TokenVerifier", "current_principal", "unauthorized"]
 
 ALGORITHMS = ["ES256"]
 AUDIENCE = "yigongti"
 
 
-class Role(StrEnum):
-    VILLAGE_DOCTOR = "village_doctor"
-    FAMILY_DOCTOR = "family_doctor"
-    SPECIALIST = "specialist"
-    REFERRAL_COORDINATOR = "referral_coordinator"
-    INSURANCE_OFFICER = "insurance_officer"
-    COMMISSION_ADMIN = "commission_admin"
-    RESIDENT = "resident"
-    HIS_SYSTEM = "his_system"
-
-
-@dataclass(frozen=True)
-class Principal:
-    subject: str
-    role: Role
-    institution_id: uuid.UUID | None = None
-    community_id: uuid.UUID | None = None
-    resident_id: uuid.UUID | None = None
-    practitioner_id: uuid.UUID | None = None
-    scopes: frozenset[str] = field(default_factory=frozenset)
-    token_id: str | None = None  # jti, for revocation at the gateway
-    expires_at: int | None = None
-
-
 def unauthorized(en: str, zh: str = "未认证或令牌无效") -> Problem:
+    """No caller at all (no, a bad or an expired token): a 401, which only the edge can say."""
     return Problem(401, "unauthorized", zh, en)
-
-
-def forbidden(en: str, zh: str = "无权执行此操作") -> Problem:
-    return Problem(403, "forbidden", zh, en)
 
 
 def _uuid(claims: dict[str, Any], name: str) -> uuid.UUID | None:
@@ -173,8 +150,3 @@ def current_principal(request: Request) -> Principal:
 
 
 Caller = Annotated[Principal, Depends(current_principal)]
-
-
-def require_role(principal: Principal, *roles: Role) -> None:
-    if principal.role not in roles:
-        raise forbidden(f"role {principal.role} may not do this")

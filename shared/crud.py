@@ -8,8 +8,8 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.errors import stale_version
 from shared.pagination import Page, PageParams
-from shared.problems import Problem
 
 OutT = TypeVar("OutT")
 
@@ -17,13 +17,7 @@ OutT = TypeVar("OutT")
 def check_version(obj: Any, version: int) -> None:
     """Optimistic concurrency: the caller must have read the current version."""
     if obj.version != version:
-        raise Problem(
-            409,
-            "stale-version",
-            "数据已被他人修改，请刷新后重试",
-            "The record changed since you read it; reload and retry",
-            current_version=obj.version,
-        )
+        raise stale_version(obj.version)
 
 
 async def paginate(

@@ -1,4 +1,5 @@
-"""Async engine and the unit of work: the one place a service commits."""
+"""Async engine and the unit of work: the one place a service commits. No web code here (the request
+dependency that opens a read session is `shared.deps.ReadSession`): workers and scripts use it too."""
 
 from __future__ import annotations
 
@@ -6,10 +7,8 @@ import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
@@ -138,13 +137,3 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
-
-
-async def read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """FastAPI dependency: a read-only session on the app's database (rolled back at the end)."""
-    db: Database = request.app.state.db
-    async with db.read() as session:
-        yield session
-
-
-ReadSession = Annotated[AsyncSession, Depends(read_session)]

@@ -1,8 +1,10 @@
-"""RFC 9457 problem+json errors with the message in Chinese and English.
+"""RFC 9457 problem+json errors with the message in Chinese and English: the one place errors become HTTP.
 
-Services raise `Problem`; the handlers here turn it, validation errors and stray exceptions into
-`application/problem+json`. A database integrity error that slipped past the domain checks becomes a
-409, not a 500.
+The domain and the use cases raise `shared.errors` kinds, which know no status; `STATUS` below maps each
+kind to its status, and the handlers here write it, validation errors, database errors and stray
+exceptions as `application/problem+json`. `Problem` (an error that already is HTTP) is for the edge only:
+routers, the gateway's proxy and logins, the request guard. A database integrity error that slipped past
+the domain checks becomes a 409, not a 500.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.errors import Conflict, DomainError, Forbidden, Invalid, ItemError, NotFound
 from shared.faults import refused_client_side, sqlstate
 
 PROBLEM_JSON = "application/problem+json"
@@ -61,15 +64,47 @@ class Problem(Exception):
         return body
 
 
-def not_found(what_zh: str, what_en: str, ident: object) -> Problem:
-    return Problem(404, "not-found", f"{what_zh}不存在", f"{what_en} not found", detail=f"{what_en} {ident}")
+STATUS: dict[type[DomainError], int] = {NotFound: 404, Conflict: 409, Forbidden: 403, Invalid: 422}
+
+
+def status_of(error: DomainError) -> int:
+    """The status of the error's kind (a subclass maps as its kind); 500 for a bare `DomainError`, which
+    is a bug: the edge maps kinds, so a rule must say which kind it is."""
+    for kind in type(error).__mro__:
+        if kind in STATUS:
+            return STATUS[kind]
+    return 500
+
+
+def _item(item: ItemError) -> dict[str, Any]:
+    return {
+        **item.where,
+        "type": TYPE_BASE + item.code,
+        "slug": item.code,
+        "title_zh": item.zh,
+        "title_en": item.en,
+    }
+
+
+def problem_of(error: DomainError) -> Problem:
+    """The problem+json a domain error is answered with: type from its code, status from its kind."""
+    status = status_of(error)
+    if status == 500:
+        log.error("domain_error_without_kind", code=error.code, error=error.en)
+        return internal_error()
+    extra = dict(error.extra)
+    if error.items:
+        extra["errors"] = [_item(item) for item in error.items]
+    return Problem(status, error.code, error.zh, error.en, error.detail, **extra)
 
 
 def conflict(slug: str, zh: str, en: str, detail: str | None = None) -> Problem:
+    """For the handlers here (a database conflict); rules raise `shared.errors.Conflict`."""
     return Problem(409, slug, zh, en, detail)
 
 
 def unprocessable(slug: str, zh: str, en: str, detail: str | None = None, **extra: Any) -> Problem:
+    """For the edge (the request guard, database errors); rules raise `shared.errors.Invalid`."""
     return Problem(422, slug, zh, en, detail, **extra)
 
 
@@ -146,6 +181,10 @@ def install_problem_handlers(app: FastAPI) -> None:
         assert isinstance(exc, Problem)
         return problem_response(exc, request)
 
+    async def on_domain(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DomainError)
+        return problem_response(problem_of(exc), request)
+
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         p = Problem(
@@ -188,6 +227,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(p, request)
 
     app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(DomainError, on_domain)
     app.add_exception_handler(StaleDataError, on_stale)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)

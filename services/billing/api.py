@@ -6,16 +6,16 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.auth import Caller, Role, forbidden
+from shared.auth import Caller
 from shared.clock import Clock
-from shared.db import ReadSession
-from shared.idempotency import idempotent_write
-from shared.pagination import PageParams, page_params
-from shared.problems import not_found
+from shared.deps import Paging, ReadSession
+from shared.errors import forbidden, not_found
+from shared.principal import Role
+from shared.writes import idempotent_write
 
 from . import queries
 from .models import idempotency_keys
@@ -157,7 +157,7 @@ async def post_claims(
 async def get_claims(
     s: ReadSession,
     caller: Caller,
-    paging: Annotated[PageParams, Depends(page_params)],
+    paging: Paging,
     year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
     month: Annotated[int | None, Query(ge=1, le=12)] = None,
     institution_id: uuid.UUID | None = None,

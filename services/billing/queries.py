@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.crud import paginate, where_equal
+from shared.errors import Conflict, Invalid, not_found
 from shared.money import fen_to_yuan
 from shared.pagination import Page, PageParams
-from shared.problems import Problem, conflict, not_found
 
 from .domain import ledger as acc
 from .domain.evaluation import evaluate
@@ -103,12 +103,12 @@ async def statement(s: AsyncSession, community: uuid.UUID, year: int) -> dict[st
 async def evaluation(s: AsyncSession, county: str, year: int, quarter: int) -> list[dict[str, Any]]:
     """Spending of the closed months against the elapsed share of each budget, and the projection."""
     if quarter not in (1, 2, 3, 4):
-        raise Problem(422, "bad-quarter", "季度须为 1–4", "quarter must be 1–4")
+        raise Invalid("bad-quarter", "季度须为 1–4", "quarter must be 1–4")
     row = await s.get(InsuranceYear, (county, year))
     if row is None:
-        raise conflict("year-not-budgeted", "该年度尚未编制预算", "no budgets for this year")
+        raise Conflict("year-not-budgeted", "该年度尚未编制预算", "no budgets for this year")
     if row.closed_months < quarter * 3:
-        raise conflict(
+        raise Conflict(
             "quarter-open", f"第 {quarter} 季度尚未全部月结", f"quarter {quarter} is not fully closed"
         )
     spent = dict(

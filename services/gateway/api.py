@@ -14,13 +14,16 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
-from shared.auth import Principal, Role, forbidden, unauthorized
+from shared.auth import unauthorized
 from shared.clock import Clock
 from shared.crud import paginate, where_equal
 from shared.db import Database
-from shared.pagination import Page, PageParams, page_params
+from shared.deps import Paging
+from shared.errors import DomainError, forbidden
+from shared.pagination import Page
 from shared.pii import PiiVault
-from shared.problems import Problem
+from shared.principal import Principal, Role
+from shared.problems import Problem, status_of
 from shared.text import RequestModel
 
 from . import auth
@@ -246,7 +249,7 @@ class AuditOut(BaseModel):
 async def audit(
     request: Request,
     principal: Caller,
-    page: Annotated[PageParams, Depends(page_params)],
+    page: Paging,
     subject: str | None = None,
 ) -> Page[AuditOut]:
     require_admin(principal)
@@ -326,6 +329,9 @@ async def route(service: str, path: str, request: Request, principal: Caller) ->
         status = response.status_code
     except Problem as problem:
         status = problem.status
+        raise
+    except DomainError as error:  # a role refused here: audited with the status it is answered with
+        status = status_of(error)
         raise
     except HTTPException as exc:
         status = exc.status_code

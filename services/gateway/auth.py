@@ -23,8 +23,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.auth import Role
 from shared.db import Database
+from shared.principal import Role
 from shared.problems import Problem
 
 from . import models as m

@@ -5,17 +5,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.auth import Caller, Principal
+from shared.auth import Caller
 from shared.clock import Clock
-from shared.db import ReadSession
-from shared.idempotency import idempotent_write
-from shared.pagination import Page, PageParams, page_params
+from shared.deps import Paging, ReadSession
+from shared.pagination import Page
+from shared.writes import idempotent_write
 
 from . import queries
 from .domain.rules import Direction, Policy
@@ -44,7 +44,6 @@ router = APIRouter(prefix="/v1", tags=["referrals"])
 
 
 Session = ReadSession
-Paging = Annotated[PageParams, Depends(page_params)]
 
 
 def clock(request: Request) -> Clock:
@@ -191,4 +190,4 @@ async def resident_history(
     return await queries.search(s, caller, page, None, None, False, resident_id=resident_id)
 
 
-__all__ = ["Principal", "router"]
+__all__ = ["Paging", "Session", "clock", "router", "write"]  # api_slots uses the dependencies

@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse
 
 from shared.auth import Caller
 from shared.crud import paginate, where_equal
+from shared.errors import NotFound
 from shared.pagination import Page
-from shared.problems import Problem
 
 from . import models as m
 from . import queries
@@ -159,7 +159,7 @@ async def waitlist_entry(entry_id: uuid.UUID, s: Session, caller: Caller) -> Wai
         or caller.resident_id == entry.resident_id
         or caller.institution_id == entry.institution_id
     ):
-        raise Problem(404, "not-found", "候补不存在", "Waitlist entry not found")
+        raise NotFound("not-found", "候补不存在", "Waitlist entry not found")
     return WaitlistOut.model_validate(entry)
 
 

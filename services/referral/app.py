@@ -5,18 +5,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from shared.app import create_service_app
 from shared.clock import Clock
 from shared.consumer import IdempotentConsumer
 from shared.db import Database
-from shared.problems import Problem, problem_response
 from shared.worker import Worker
 
 from . import api, api_slots
-from .domain.errors import RuleViolation
 from .domain.rules import Policy
 from .domain.slots import SlotPolicy
 from .models import inbox
@@ -49,12 +46,6 @@ def create_app(
             "slot_policy": slot_policy or county_slot_policy(settings),
         },
     )
-
-    async def on_rule(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RuleViolation)
-        return problem_response(Problem(exc.status, exc.slug, exc.zh, exc.en), request)
-
-    app.add_exception_handler(RuleViolation, on_rule)
     return app
 
 

@@ -9,20 +9,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.problems import Problem
+from shared.errors import Invalid, unknown_reference
 
 from . import models as m
 from .domain.rules import Place
 
 
-def unknown(what_zh: str, what_en: str, ident: object) -> Problem:
-    return Problem(
-        422,
-        "unknown-reference",
-        f"{what_zh}不存在或已停用",
-        f"Unknown or inactive {what_en}",
-        detail=f"{what_en} {ident}",
-    )
+def unknown(what_zh: str, what_en: str, ident: object) -> Invalid:
+    return unknown_reference(what_zh, what_en, f"{what_en} {ident}")
 
 
 async def institution(s: AsyncSession, ident: uuid.UUID) -> m.RmInstitution:

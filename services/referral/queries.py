@@ -11,9 +11,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.auth import Principal, Role, forbidden
 from shared.crud import paginate, where_equal
+from shared.errors import forbidden
 from shared.pagination import Page, PageParams
+from shared.principal import Principal, Role
 
 from . import models as m
 from .domain.slots import compliant

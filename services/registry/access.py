@@ -4,34 +4,29 @@ Reference data (regions, communities, institutions, practitioners, teams, catalo
 anyone signed in and written only by the health commission. Residents and contracts are personal: staff
 see and change those of their own community, a resident sees their own, the commission sees all.
 An object outside the caller's reach is reported as not found, so its existence does not leak.
+Plain Python: the use cases call these too; the routers' dependencies that apply them per request are in
+`api/deps.py`.
 """
 
 from __future__ import annotations
 
 import uuid
 
-from fastapi import Request
-
-from shared.auth import Principal, Role, current_principal, forbidden
-from shared.problems import not_found
+from shared.errors import forbidden, not_found
+from shared.principal import Principal, Role
 
 PEOPLE_WRITERS = {Role.COMMISSION_ADMIN, Role.FAMILY_DOCTOR, Role.VILLAGE_DOCTOR, Role.HIS_SYSTEM}
 
 
-def reference_data_access(request: Request) -> Principal:
-    """Router dependency: reads for anyone signed in, writes for the commission."""
-    principal = current_principal(request)
-    if request.method not in ("GET", "HEAD") and principal.role != Role.COMMISSION_ADMIN:
+def check_reference_data_writer(p: Principal) -> None:
+    if p.role != Role.COMMISSION_ADMIN:
         raise forbidden("only the health commission changes reference data")
-    return principal
 
 
-def people_access(request: Request) -> Principal:
-    """Router dependency for residents and contracts: who may write at all (objects are checked later)."""
-    principal = current_principal(request)
-    if request.method not in ("GET", "HEAD") and principal.role not in PEOPLE_WRITERS:
-        raise forbidden(f"a {principal.role} cannot change residents or contracts")
-    return principal
+def check_people_writer(p: Principal) -> None:
+    """Who may write residents and contracts at all (each object is checked later)."""
+    if p.role not in PEOPLE_WRITERS:
+        raise forbidden(f"a {p.role} cannot change residents or contracts")
 
 
 def is_admin(p: Principal) -> bool:

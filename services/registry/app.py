@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from shared.app import create_service_app
 from shared.clock import Clock
-from shared.problems import Problem, problem_response
 from shared.worker import Worker
 
 from .api import catalogues, orgs, people, workforce
-from .domain.errors import RuleViolation
 from .settings import RegistrySettings, get_settings
 
 
@@ -23,12 +20,6 @@ def create_app(settings: RegistrySettings | None = None, clock: Clock | None = N
         title="Yigongti registry / 医共体基础数据",
         state={"vault": settings.vault(), "clock": clock or Clock()},
     )
-
-    async def on_rule(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RuleViolation)
-        return problem_response(Problem(exc.status, exc.slug, exc.zh, exc.en), request)
-
-    app.add_exception_handler(RuleViolation, on_rule)
     return app
 
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.crud import check_version, paginate
-from shared.problems import Problem, not_found
+from shared.errors import not_found, unknown_reference
 
 from . import models as m
 
@@ -41,17 +41,12 @@ async def get(session: AsyncSession, model: type[T], ident: Any, *, for_update: 
 
 
 async def get_referenced(session: AsyncSession, model: type[T], ident: Any, field: str) -> T:
-    """A referenced row that must exist and be active; missing is a 422 (the body is wrong), not a 404."""
+    """A referenced row that must exist and be active; missing is `Invalid` (the body is wrong), not a
+    `NotFound` (the addressed resource is there)."""
     obj = await session.get(model, ident)
     if obj is None or not getattr(obj, "active", True):
         zh, en = NAMES[model]
-        raise Problem(
-            422,
-            "unknown-reference",
-            f"{zh}不存在或已停用",
-            f"Unknown or inactive {en}",
-            detail=f"{field}={ident}",
-        )
+        raise unknown_reference(zh, en, f"{field}={ident}")
     return obj
 
 

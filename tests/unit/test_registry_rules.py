@@ -14,9 +14,9 @@ from services.registry.domain.contracts import (
     renewal_term,
 )
 from services.registry.domain.coverage import CoverageCounts, evaluate_coverage
-from services.registry.domain.errors import RuleViolation
 from services.registry.domain.institutions import InstitutionType, Membership, Tier, check_institution
 from services.registry.domain.practitioners import Title, add_months, check_posting
+from shared.errors import Conflict, Invalid
 
 HOME, HOST = uuid.uuid4(), uuid.uuid4()
 
@@ -26,18 +26,18 @@ class TestPostings:
         check_posting(Title.ATTENDING, HOME, HOST, date(2026, 1, 31), date(2026, 7, 31), [])
 
     def test_one_day_short_is_refused(self) -> None:
-        with pytest.raises(RuleViolation) as err:
+        with pytest.raises(Invalid) as err:
             check_posting(Title.CHIEF, HOME, HOST, date(2026, 1, 31), date(2026, 7, 30), [])
-        assert err.value.slug == "posting-too-short"
+        assert err.value.code == "posting-too-short"
 
     @pytest.mark.parametrize("title", [Title.RESIDENT, Title.ASSISTANT, Title.VILLAGE_DOCTOR])
     def test_junior_titles_cannot_be_posted(self, title: Title) -> None:
-        with pytest.raises(RuleViolation) as err:
+        with pytest.raises(Invalid) as err:
             check_posting(title, HOME, HOST, date(2026, 1, 1), date(2027, 1, 1), [])
-        assert err.value.slug == "posting-title"
+        assert err.value.code == "posting-title"
 
     def test_overlap_and_same_institution_refused(self) -> None:
-        with pytest.raises(RuleViolation, match="overlaps"):
+        with pytest.raises(Invalid, match="overlaps"):
             check_posting(
                 Title.CHIEF,
                 HOME,
@@ -46,7 +46,7 @@ class TestPostings:
                 date(2027, 1, 1),
                 [(date(2026, 1, 1), date(2026, 6, 30))],
             )
-        with pytest.raises(RuleViolation, match="another institution"):
+        with pytest.raises(Invalid, match="another institution"):
             check_posting(Title.CHIEF, HOME, HOME, date(2026, 1, 1), date(2027, 1, 1), [])
 
     def test_add_months_clamps_month_end(self) -> None:
@@ -57,13 +57,12 @@ class TestPostings:
 
 class TestContracts:
     def test_one_active_contract(self) -> None:
-        with pytest.raises(RuleViolation) as err:
+        with pytest.raises(Conflict):
             check_new_contract(has_active=True, resident_active=True, team_active=True, same_community=True)
-        assert err.value.status == 409
         check_new_contract(has_active=False, resident_active=True, team_active=True, same_community=True)
 
     def test_team_of_other_community_refused(self) -> None:
-        with pytest.raises(RuleViolation, match="own community"):
+        with pytest.raises(Invalid, match="own community"):
             check_new_contract(has_active=False, resident_active=True, team_active=True, same_community=False)
 
     def test_term_is_one_year(self) -> None:
@@ -71,17 +70,17 @@ class TestContracts:
         assert (term.start, term.end) == (date(2026, 3, 1), date(2027, 2, 28))
 
     def test_renewal_window_and_follow_on_term(self) -> None:
-        with pytest.raises(RuleViolation, match="within 60 days"):
+        with pytest.raises(Conflict, match="within 60 days"):
             renewal_term(ContractStatus.ACTIVE, date(2026, 12, 31), date(2026, 10, 1))
         term = renewal_term(ContractStatus.ACTIVE, date(2026, 12, 31), date(2026, 12, 1))
         assert term.start == date(2027, 1, 1) and term.end == date(2027, 12, 31)
-        with pytest.raises(RuleViolation):
+        with pytest.raises(Conflict):
             renewal_term(ContractStatus.TERMINATED, date(2026, 12, 31), date(2026, 12, 1))
 
     def test_termination_needs_active_and_reason(self) -> None:
-        with pytest.raises(RuleViolation):
+        with pytest.raises(Invalid):
             check_termination(ContractStatus.ACTIVE, "  ")
-        with pytest.raises(RuleViolation):
+        with pytest.raises(Conflict):
             check_termination(ContractStatus.RENEWED, "moved away")
 
     def test_key_population_by_age_and_flags(self) -> None:
@@ -116,21 +115,21 @@ class TestCoverage:
 
 class TestInstitutions:
     def test_village_clinic_must_be_village_tier(self) -> None:
-        with pytest.raises(RuleViolation) as err:
+        with pytest.raises(Invalid) as err:
             check_institution(Tier.TOWNSHIP, InstitutionType.VILLAGE_CLINIC, None, None)
-        assert err.value.slug == "tier-type-mismatch"
+        assert err.value.code == "tier-type-mismatch"
 
     def test_lead_must_be_county(self) -> None:
-        with pytest.raises(RuleViolation, match="county"):
+        with pytest.raises(Invalid, match="county"):
             check_institution(Tier.TOWNSHIP, InstitutionType.GENERAL, Membership.LEAD, uuid.uuid4())
 
     def test_collaborating_only_cdc_or_maternal_child(self) -> None:
         check_institution(Tier.COUNTY, InstitutionType.CDC, Membership.COLLABORATING, uuid.uuid4())
-        with pytest.raises(RuleViolation):
+        with pytest.raises(Invalid):
             check_institution(Tier.COUNTY, InstitutionType.GENERAL, Membership.COLLABORATING, uuid.uuid4())
 
     def test_membership_and_community_go_together(self) -> None:
-        with pytest.raises(RuleViolation):
+        with pytest.raises(Invalid):
             check_institution(Tier.COUNTY, InstitutionType.GENERAL, Membership.TIGHT, None)
 
 
@@ -139,10 +138,10 @@ class TestCatalogues:
         assert normalise_icd10(" i10 ") == "I10"
         assert normalise_icd10("e11.9") == "E11.9"
         for bad in ("110", "I1", "I10.", "II10"):
-            with pytest.raises(RuleViolation):
+            with pytest.raises(Invalid):
                 normalise_icd10(bad)
 
     def test_first_in_county_has_no_tier(self) -> None:
-        with pytest.raises(RuleViolation):
+        with pytest.raises(Invalid):
             check_tier(Catalogue.FIRST_IN_COUNTY, "village")
         check_tier(Catalogue.GRASSROOTS, "village")

@@ -13,10 +13,11 @@ from shared.auth import TokenVerifier
 from shared.clock import FixedClock
 from shared.devtokens import DevSigner
 from shared.events import EventEnvelope
-from shared.idempotency import Scope, bounded, fingerprint, request_scope
+from shared.idempotency import Scope, bounded
 from shared.money import allocate, apply_rate, fen_to_yuan, yuan_to_fen
 from shared.pii import mask_national_id, mask_phone
 from shared.problems import Problem
+from shared.writes import fingerprint, request_scope
 
 
 def test_allocate_adds_up_to_the_fen() -> None:

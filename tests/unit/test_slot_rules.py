@@ -4,7 +4,6 @@ from decimal import Decimal
 
 import pytest
 
-from services.referral.domain.errors import RuleViolation
 from services.referral.domain.rules import URGENCY_RANK, Urgency
 from services.referral.domain.slots import (
     Channel,
@@ -19,6 +18,7 @@ from services.referral.domain.slots import (
     split_capacity,
 )
 from services.referral.usecases import slot_memory
+from shared.errors import Invalid
 
 START = datetime(2026, 3, 20, 0, 30, tzinfo=UTC)
 
@@ -34,19 +34,19 @@ def test_split_rounds_the_family_doctor_share_up() -> None:
 
 @pytest.mark.parametrize("share", ["0.39", "0.3999", "1.5"])
 def test_share_cannot_go_below_the_floor(share: str) -> None:
-    with pytest.raises(RuleViolation) as err:
+    with pytest.raises(Invalid) as err:
         SlotPolicy(family_doctor_share=Decimal(share))
-    assert err.value.slug == "share-below-floor"
+    assert err.value.code == "share-below-floor"
 
 
 def test_priority_must_fit_in_the_family_doctor_share() -> None:
-    with pytest.raises(RuleViolation):
+    with pytest.raises(Invalid):
         SlotPolicy(priority_share=Decimal("0.5"))
 
 
 @pytest.mark.parametrize("capacity", [0, -1, 10_001])
 def test_capacity_bounds(capacity: int) -> None:
-    with pytest.raises(RuleViolation):
+    with pytest.raises(Invalid):
         split_capacity(capacity, SlotPolicy())
 
 
@@ -59,7 +59,7 @@ def test_session_times() -> None:
         (START, START + timedelta(hours=2), START),
         (START, START + timedelta(hours=25), now),
     ):
-        with pytest.raises(RuleViolation):
+        with pytest.raises(Invalid):
             check_session_times(start, end, when)
 
 

@@ -12,6 +12,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TypeVar
 
+from shared.errors import Invalid
+
 N = TypeVar("N", int, Decimal)
 
 
@@ -22,8 +24,11 @@ class DisputeStatus(StrEnum):
     REJECTED = "rejected"
 
 
-class DisputeError(ValueError):
-    pass
+class DisputeError(Invalid):
+    """A decision that does not say what the charge becomes (`en` says which part is missing)."""
+
+    def __init__(self, en: str) -> None:
+        super().__init__("bad-decision", "裁决须给出调整后金额或分值", en)
 
 
 class DisputeKind(StrEnum):

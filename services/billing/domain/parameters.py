@@ -7,19 +7,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from shared.errors import Invalid
+
 from .claims import TierRule
 
 TIERS = ("village", "community", "township", "county")
 ONE = Decimal(1)
 
 
-class ParameterError(ValueError):
-    """Parameters that do not add up; the message says which and why (zh, en)."""
+class ParameterError(Invalid):
+    """Parameters that do not add up; the message says which and why (zh, en). One code for all of them:
+    clients branch on 'the parameters are wrong', the text says what to fix."""
 
     def __init__(self, zh: str, en: str) -> None:
-        super().__init__(en)
-        self.zh = zh
-        self.en = en
+        super().__init__("parameters-do-not-add-up", zh, en)
 
 
 @dataclass(frozen=True)

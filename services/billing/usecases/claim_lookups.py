@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.problems import Problem
+from shared.errors import Invalid
 
 from ..domain.parameters import YearParameters
 from ..models import (
@@ -74,7 +74,7 @@ async def load_lookups(
 ) -> Lookups:
     inst = await s.scalar(sa.select(RmInstitution).where(RmInstitution.id == institution_id))
     if inst is None or not inst.active:
-        raise Problem(422, "unknown-institution", "机构不存在或已停用", "unknown or inactive institution")
+        raise Invalid("unknown-institution", "机构不存在或已停用", "unknown or inactive institution")
     wanted = {c.resident_id for c in claims}
     residents = {
         r.id: r for r in (await s.scalars(sa.select(RmResident).where(RmResident.id.in_(wanted)))).all()

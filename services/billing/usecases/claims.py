@@ -13,8 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.auth import Principal, Role, forbidden
-from shared.problems import TYPE_BASE, Problem
+from shared.errors import Conflict, Invalid, ItemError, forbidden
+from shared.principal import Principal, Role
 
 from ..domain.claims import dated_in_future
 from ..domain.claims_batch import FOUR, ClaimFacts, Priced, price_claims
@@ -30,31 +30,27 @@ def fingerprint(c: ClaimIn) -> str:
 
 
 class BatchErrors:
+    """Every refused claim of a batch, so that the HIS can fix them all in one go."""
+
     def __init__(self) -> None:
-        self.items: list[dict[str, Any]] = []
+        self.items: list[ItemError] = []
 
-    def add(self, i: int, c: ClaimIn, slug: str, zh: str, en: str) -> None:
-        self.items.append(
-            {
-                "index": i,
-                "claim_no": c.claim_no,
-                "type": TYPE_BASE + slug,
-                "slug": slug,
-                "title_zh": zh,
-                "title_en": en,
-            }
+    def add(self, i: int, c: ClaimIn, code: str, zh: str, en: str) -> None:
+        self.items.append(ItemError(code, zh, en, {"index": i, "claim_no": c.claim_no}))
+
+    def raise_if_any(self) -> None:
+        """Refuse the batch: named after its one reason, or `claims-rejected` for several. Refused only
+        because the month is closed is a `Conflict` (the state, not the claims, is in the way)."""
+        if not self.items:
+            return
+        codes = {x.code for x in self.items}
+        kind = Conflict if codes == {"period-closed"} else Invalid
+        raise kind(
+            self.items[0].code if len(codes) == 1 else "claims-rejected",
+            f"{len(self.items)} 条结算单被拒绝，整批未写入",
+            f"{len(self.items)} claim(s) refused; nothing in the batch was stored",
+            items=self.items[:100],
         )
-
-    def raise_if_any(self, status: int = 422) -> None:
-        if self.items:
-            first = self.items[0]
-            raise Problem(
-                status,
-                first["slug"] if len({x["slug"] for x in self.items}) == 1 else "claims-rejected",
-                f"{len(self.items)} 条结算单被拒绝，整批未写入",
-                f"{len(self.items)} claim(s) refused; nothing in the batch was stored",
-                errors=self.items[:100],
-            )
 
 
 def _check_caller(who: Principal, claims: list[ClaimIn]) -> uuid.UUID:
@@ -193,9 +189,7 @@ async def ingest_claims(
     look = await load_lookups(s, institution_id, claims, set(seen))
     years = Years(s)
     fresh, duplicates = await triage(claims, seen, look, years, errors)
-    errors.raise_if_any(
-        409 if errors.items and all(e["slug"] == "period-closed" for e in errors.items) else 422
-    )
+    errors.raise_if_any()
 
     grassroots = await grassroots_codes(s, [c for _, c, _ in fresh]) if fresh else set()
     chain_met = await deductible_met(

@@ -8,8 +8,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.auth import Principal, Role, forbidden
-from shared.problems import conflict
+from shared.errors import Conflict, forbidden
+from shared.principal import Principal, Role
 
 from ..domain.claims import TierRule
 from ..domain.parameters import CommunityCover, YearParameters
@@ -64,7 +64,7 @@ async def load_year(
         q = q.with_for_update()
     row = await s.scalar(q)
     if row is None:
-        raise conflict(
+        raise Conflict(
             "year-not-budgeted",
             f"{county} {year} 年度尚未编制预算",
             f"no budgets have been derived for {county} {year}",

@@ -11,10 +11,10 @@ from decimal import ROUND_HALF_UP, Decimal
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.auth import Principal, Role, forbidden
 from shared.crud import check_version
 from shared.db import collect
-from shared.problems import Problem, conflict, not_found
+from shared.errors import Conflict, Invalid, forbidden, not_found
+from shared.principal import Principal, Role
 
 from .. import events
 from ..domain import ledger as acc
@@ -44,7 +44,7 @@ async def open_dispute(s: AsyncSession, who: Principal, body: DisputeIn, now: da
         )
     kind = dispute_kind(claim.out_of_community, claim.kind)
     if kind is None:
-        raise conflict(
+        raise Conflict(
             "not-a-charge",
             "医共体内门诊按人头支付，不单独扣费",
             "outpatient care inside the community is covered by capitation; nothing is charged per visit",
@@ -52,23 +52,22 @@ async def open_dispute(s: AsyncSession, who: Principal, body: DisputeIn, now: da
     if (kind is DisputeKind.CHARGE) != (body.claimed is not None) or (kind is DisputeKind.POINTS) != (
         body.claimed_points is not None
     ):
-        raise Problem(
-            422,
+        raise Invalid(
             "dispute-figure",
             "医共体外就诊请给出金额 claimed，医共体内住院请给出 DIP 分值 claimed_points",
             "give `claimed` (fen) for care outside the community, `claimed_points` for inpatient care inside it",
         )
     year = await _year(s, claim)
     if year is None or year.status == "settled":
-        raise conflict("year-settled", "该年度已清算", "the claim's year is settled")
+        raise Conflict("year-settled", "该年度已清算", "the claim's year is settled")
     if claim.month > year.closed_months:
-        raise conflict(
+        raise Conflict(
             "not-charged-yet",
             "该月尚未月结，费用尚未扣减",
             "the claim's month is not closed; nothing is charged yet",
         )
     if await s.scalar(sa.select(Dispute.id).where(Dispute.claim_id == claim.id, Dispute.status == "open")):
-        raise conflict("dispute-open", "该结算单已有未决争议", "this claim already has an open dispute")
+        raise Conflict("dispute-open", "该结算单已有未决争议", "this claim already has an open dispute")
     d = Dispute(
         id=uuid.uuid4(),
         claim_id=claim.id,
@@ -138,12 +137,12 @@ async def decide_dispute(
         raise not_found("争议", "dispute", ident)
     check_version(d, body.version)
     if d.status != DisputeStatus.OPEN:
-        raise conflict("dispute-decided", "争议已处理", "the dispute is already decided")
+        raise Conflict("dispute-decided", "争议已处理", "the dispute is already decided")
     claim = await s.get(Claim, d.claim_id)
     assert claim is not None
     year = await _year(s, claim)
     if year is None or year.status == "settled":
-        raise conflict("year-settled", "该年度已清算", "the claim's year is settled")
+        raise Conflict("year-settled", "该年度已清算", "the claim's year is settled")
     status = DisputeStatus(body.decision)
     try:
         if d.kind == DisputeKind.POINTS:
@@ -155,7 +154,7 @@ async def decide_dispute(
         else:
             amount = decided_amount(status, d.charged, d.claimed, body.adjusted)
     except DisputeError as e:
-        raise Problem(422, "bad-decision", "裁决须给出调整后金额或分值", str(e)) from None
+        raise Invalid("bad-decision", "裁决须给出调整后金额或分值", str(e)) from None
     delta = amount - d.charged
     if delta:
         # care outside: the budget pays the difference; DIP points: the community pays the provisional

@@ -11,9 +11,9 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.auth import Principal
 from shared.db import collect
-from shared.problems import Problem, conflict
+from shared.errors import Conflict, Invalid
+from shared.principal import Principal
 
 from .. import events
 from ..domain import ledger as acc
@@ -47,7 +47,7 @@ from .ledger import balances, post_journal
 
 def _month(month: int) -> None:
     if not 1 <= month <= 12:
-        raise Problem(422, "bad-month", "月份须为 1–12", "month must be 1–12")
+        raise Invalid("bad-month", "月份须为 1–12", "month must be 1–12")
 
 
 def _domain_budget(b: Budget) -> CommunityBudget:
@@ -76,7 +76,7 @@ async def run_prepayment(
     _month(month)
     row, params = await load_year(s, county, year)
     if row.status == "settled":
-        raise conflict("year-settled", "该年度已清算", f"{county} {year} is settled")
+        raise Conflict("year-settled", "该年度已清算", f"{county} {year} is settled")
     out = []
     for b in await _budgets(s, county, year):
         p = prepayments(b.amount, params.quality_deposit_rate)[month - 1]
@@ -183,7 +183,7 @@ async def close_month(
             kind="month_close", county_code=county, year=year, month=month, posted=False, journals=[]
         )
     if month != row.closed_months + 1:
-        raise conflict(
+        raise Conflict(
             "month-out-of-order",
             f"须先关闭第 {row.closed_months + 1} 月",
             f"close month {row.closed_months + 1} first",
@@ -222,8 +222,7 @@ async def settle_year(
         )
         waiting = []
     if waiting:  # their price is not known yet: settling now would fix a provisional price for good
-        raise Problem(
-            409,
+        raise Conflict(
             "claims-provisional",
             "尚有结算单在等待转诊信息，暂按未转诊计价",
             f"{len(waiting)} claim(s) are priced provisionally, waiting for their referral to reach billing",
@@ -232,8 +231,7 @@ async def settle_year(
     budgets = await _budgets(s, county, year)
     missing = [str(b.community_id) for b in budgets if b.community_id not in scores]
     if missing or any(not Decimal(0) <= v <= 100 for v in scores.values()):
-        raise Problem(
-            422,
+        raise Invalid(
             "scores-needed",
             "每个医共体须有 0–100 的考核得分",
             f"every community needs an assessment score 0–100 (missing: {missing})",
@@ -244,7 +242,7 @@ async def settle_year(
         )
     )
     if prepaid != 12 * len(budgets):
-        raise conflict(
+        raise Conflict(
             "prepayments-missing",
             "12 个月的预付尚未全部完成",
             f"{prepaid} of {12 * len(budgets)} monthly prepayments are posted",
@@ -254,7 +252,7 @@ async def settle_year(
         .select_from(Dispute)
         .where(Dispute.status == "open", Dispute.community_id.in_([b.community_id for b in budgets]))
     ):
-        raise conflict("disputes-open", "尚有未处理的争议", "disputes are still open; decide them first")
+        raise Conflict("disputes-open", "尚有未处理的争议", "disputes are still open; decide them first")
     for month in range(row.closed_months + 1, 13):
         await _close_month(s, row, params, month, now)
     points = await _points(s, county, year)

@@ -8,22 +8,18 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.auth import Principal
 from shared.db import collect
-from shared.problems import Problem, conflict
+from shared.errors import Conflict, Invalid
+from shared.principal import Principal
 
 from .. import events
 from ..domain.budget import community_budgets, county_fund, fund_year
-from ..domain.parameters import ParameterError, check_parameters
+from ..domain.parameters import check_parameters
 from ..domain.postings import budget_journal
 from ..models import Budget, InsuranceYear, ParameterVersion, RmCommunity
 from ..schemas import BudgetOut, ParametersIn, ParameterVersionOut, RunOut
 from .common import require_officer, to_domain
 from .ledger import post_journal
-
-
-def invalid(e: ParameterError) -> Problem:
-    return Problem(422, "parameters-do-not-add-up", e.zh, e.en)
 
 
 def _version_out(row: ParameterVersion, in_use: int | None) -> ParameterVersionOut:
@@ -45,16 +41,13 @@ async def set_parameters(
     require_officer(who)
     await s.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"params:{county}:{year}"))))
     if await s.get(InsuranceYear, (county, year)) is not None:
-        raise conflict(
+        raise Conflict(
             "parameters-frozen",
             "该年度预算已编制，参数不可再改",
             "the year's budgets are derived; its parameters are frozen",
         )
     data = body.model_dump(mode="json")
-    try:
-        check_parameters(to_domain(data))
-    except ParameterError as e:
-        raise invalid(e) from None
+    check_parameters(to_domain(data))  # a ParameterError is the client's 422
     wanted = {c.community_id for c in body.communities}
     known = set(
         (
@@ -64,8 +57,7 @@ async def set_parameters(
         ).all()
     )
     if wanted - known:
-        raise Problem(
-            422,
+        raise Invalid(
             "unknown-community",
             "参数中有不属于该县的医共体",
             f"communities not known in county {county}: {sorted(map(str, wanted - known))}",
@@ -114,12 +106,9 @@ async def derive_budgets(s: AsyncSession, who: Principal, county: str, year: int
             .limit(1)
         )
         if row is None:
-            raise conflict("no-parameters", "该年度尚未设置参数", f"no parameters set for {county} {year}")
+            raise Conflict("no-parameters", "该年度尚未设置参数", f"no parameters set for {county} {year}")
         params = to_domain(row.parameters)
-        try:
-            budgets = community_budgets(params)
-        except ParameterError as e:
-            raise invalid(e) from None
+        budgets = community_budgets(params)
         county_lines = county_fund(fund_year(params))
         s.add(InsuranceYear(county_code=county, year=year, parameter_version=row.version, status="budgeted"))
         for b in budgets:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from shared.auth import Role
+from shared.principal import Role
 
 ALL_STAFF = frozenset(
     {

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from .errors import RuleViolation
+from shared.errors import Invalid
 
 
 def plan_visits(start: date, interval_days: int, visits: int) -> list[date]:
     if not 1 <= interval_days <= 180 or not 1 <= visits <= 52:
-        raise RuleViolation(
+        raise Invalid(
             "follow-up-plan",
             "随访间隔须为1–180天，次数1–52次",
             "Follow-up interval must be 1–180 days and 1–52 visits",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from .errors import RuleViolation
+from shared.errors import Invalid
 
 TIER_RANK = {"village": 0, "township": 1, "community": 1, "county": 2}
 
@@ -83,14 +83,12 @@ class Place:
 def check_direction(direction: Direction, origin: Place, destination: Place | None) -> None:
     if destination is None:
         if direction != Direction.UP:
-            raise RuleViolation(
-                "out-of-county-is-upward", "县外转诊只能上转", "Out-of-county referrals go upward"
-            )
+            raise Invalid("out-of-county-is-upward", "县外转诊只能上转", "Out-of-county referrals go upward")
         return
     up = TIER_RANK[destination.tier] > TIER_RANK[origin.tier]
     down = TIER_RANK[destination.tier] < TIER_RANK[origin.tier]
     if direction == Direction.UP and not up:
-        raise RuleViolation(
+        raise Invalid(
             "wrong-tier",
             "上转须转往更高层级的机构",
             f"An upward referral must go to a higher tier ({origin.tier} → {destination.tier})",
@@ -98,7 +96,7 @@ def check_direction(direction: Direction, origin: Place, destination: Place | No
     if direction == Direction.DOWN and not (
         down and origin.tier == "county" and destination.tier != "village"
     ):
-        raise RuleViolation(
+        raise Invalid(
             "wrong-tier",
             "下转须由县级医院转往乡镇卫生院或社区卫生服务中心",
             "A downward referral goes from a county hospital to a township or community centre",
@@ -117,7 +115,7 @@ def classify_scope(origin: Place, destination: Place | None, resident_community:
 
 def check_scope(declared: Scope, actual: Scope) -> None:
     if declared != actual:
-        raise RuleViolation(
+        raise Invalid(
             "scope-mismatch",
             f"此转诊属于 {actual}，须按该流程提交（申报为 {declared}）",
             f"This referral is {actual}; submit it through that flow (declared {declared})",
@@ -144,13 +142,13 @@ def check_reasons(
     out_of_county_reason: str | None,
 ) -> None:
     if direction == Direction.UP and on_grassroots_catalogue and not grassroots_reason:
-        raise RuleViolation(
+        raise Invalid(
             "grassroots-reason-required",
             "基层首诊病种上转须说明原因",
             "This disease is on the grassroots catalogue: give grassroots_reason for referring up",
         )
     if scope == Scope.OUT_OF_COUNTY and on_first_in_county and not (out_of_county_reason or "").strip():
-        raise RuleViolation(
+        raise Invalid(
             "out-of-county-reason-required",
             "县域内首诊病种转往县外须说明理由",
             "This disease is on the first-in-county catalogue: give out_of_county_reason",

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from .errors import RuleViolation
+from shared.errors import Invalid
 
 FAMILY_DOCTOR_FLOOR = Decimal("0.40")
 
@@ -47,13 +47,13 @@ class SlotPolicy:
 
     def __post_init__(self) -> None:
         if self.family_doctor_share < FAMILY_DOCTOR_FLOOR or self.family_doctor_share > 1:
-            raise RuleViolation(
+            raise Invalid(
                 "share-below-floor",
                 "家庭医生号源比例不得低于40%",
                 "The family-doctor share cannot be below 40 %",
             )
         if not 0 <= self.priority_share <= self.family_doctor_share:
-            raise RuleViolation(
+            raise Invalid(
                 "priority-share",
                 "优先号源须在家庭医生号源之内",
                 "The priority share must fit inside the family-doctor share",
@@ -74,7 +74,7 @@ class PoolSplit:
 def split_capacity(capacity: int, policy: SlotPolicy) -> PoolSplit:
     """Family-doctor share rounded up (never below 40 %), priority slots carved out of it."""
     if capacity < 1 or capacity > 10_000:
-        raise RuleViolation("capacity", "号源数量须为1–10000", "Capacity must be 1–10,000")
+        raise Invalid("capacity", "号源数量须为1–10000", "Capacity must be 1–10,000")
     fd_total = math.ceil(capacity * policy.family_doctor_share)
     priority = min(fd_total, math.ceil(capacity * policy.priority_share)) if policy.priority_share else 0
     return PoolSplit(priority, fd_total - priority, capacity - fd_total)
@@ -82,15 +82,13 @@ def split_capacity(capacity: int, policy: SlotPolicy) -> PoolSplit:
 
 def check_session_times(starts_at: datetime, ends_at: datetime, now: datetime) -> None:
     if ends_at <= starts_at:
-        raise RuleViolation(
-            "session-times", "出诊结束时间须晚于开始时间", "A session must end after it starts"
-        )
+        raise Invalid("session-times", "出诊结束时间须晚于开始时间", "A session must end after it starts")
     if starts_at <= now:
-        raise RuleViolation(
+        raise Invalid(
             "session-in-past", "不能发布已开始的出诊", "A session cannot be published after it started"
         )
     if ends_at - starts_at > timedelta(hours=24):
-        raise RuleViolation("session-too-long", "单次出诊不超过24小时", "A session lasts at most 24 hours")
+        raise Invalid("session-too-long", "单次出诊不超过24小时", "A session lasts at most 24 hours")
 
 
 def opens_at(pool: Pool, starts_at: datetime, policy: SlotPolicy) -> datetime:

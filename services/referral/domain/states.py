@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from .errors import RuleViolation
+from shared.errors import Conflict, Forbidden
 
 
 class Status(StrEnum):
@@ -82,20 +82,18 @@ OPEN = frozenset({S.PENDING_APPROVAL, S.SUBMITTED, S.ACCEPTED, S.SCHEDULED, S.AR
 
 
 def next_status(status: Status, action: Action, sides: set[Side]) -> Status:
-    """The status after `action`, or a 403 (wrong side) / 409 (wrong status) rule violation."""
+    """The status after `action`; `Forbidden` for the wrong side, `Conflict` for the wrong status."""
     allowed_from, target, allowed_sides = TRANSITIONS[action]
     if not sides & allowed_sides:
-        raise RuleViolation(
+        raise Forbidden(
             "not-your-referral-step",
             f"当前用户不能对此转诊执行“{action}”",
             f"You may not {action} this referral",
-            status=403,
         )
     if status not in allowed_from:
-        raise RuleViolation(
+        raise Conflict(
             "illegal-transition",
             f"转诊状态为 {status}，不能执行 {action}",
             f"A referral in status {status} cannot be {action}ed",
-            status=409,
         )
     return target

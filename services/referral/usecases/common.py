@@ -11,10 +11,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.auth import Principal, Role
 from shared.crud import check_version
 from shared.db import collect
-from shared.problems import Problem
+from shared.errors import NotFound
+from shared.principal import Principal, Role
 
 from .. import events
 from .. import models as m
@@ -90,7 +90,7 @@ async def load(
         stmt = stmt.with_for_update()
     r = (await s.execute(stmt)).scalar_one_or_none()
     if r is None or not can_read(principal, r):  # another community's referral does not exist for you
-        raise Problem(404, "not-found", "转诊不存在", "Referral not found", detail=str(ident))
+        raise NotFound("not-found", "转诊不存在", "Referral not found", detail=str(ident))
     return r
 
 

@@ -8,11 +8,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.auth import Principal, Role, forbidden
-from shared.problems import Problem
+from shared.errors import Conflict, NotFound, forbidden
+from shared.principal import Principal, Role
 
 from .. import models as m
-from ..domain.errors import RuleViolation
 from ..schemas import FollowUpVisitOut, VisitDoneIn
 from .common import load, record
 
@@ -41,11 +40,11 @@ async def record_visit(
 ) -> FollowUpVisitOut:
     visit = await s.get(m.FollowUpVisit, visit_id, with_for_update=True)
     if visit is None:
-        raise Problem(404, "not-found", "随访记录不存在", "Follow-up visit not found")
+        raise NotFound("not-found", "随访记录不存在", "Follow-up visit not found")
     if principal.institution_id != visit.owner_institution_id or principal.role not in FOLLOW_UP_ROLES:
         raise forbidden("only the owning family-doctor team's institution records this visit")
     if visit.done_at is not None:
-        raise RuleViolation("visit-done", "该次随访已记录", "This visit is already recorded", 409)
+        raise Conflict("visit-done", "该次随访已记录", "This visit is already recorded")
     visit.done_at, visit.done_by, visit.note = now, principal.subject, body.note
     referral = await s.get(m.Referral, visit.referral_id, with_for_update=True)
     assert referral is not None

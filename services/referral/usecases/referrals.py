@@ -8,13 +8,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.auth import Principal, Role, forbidden
 from shared.clock import SHANGHAI
 from shared.crud import check_version
+from shared.errors import Conflict, Invalid, forbidden
+from shared.principal import Principal, Role
 
 from .. import lookups
 from .. import models as m
-from ..domain.errors import RuleViolation
 from ..domain.followup import plan_visits
 from ..domain.rules import (
     Direction,
@@ -64,11 +64,11 @@ async def submit_referral(
     if body.to_institution_id is not None:
         dest_inst, destination = await lookups.place(s, body.to_institution_id)
         if body.to_department_code and body.to_department_code not in dest_inst.departments:
-            raise RuleViolation(
+            raise Invalid(
                 "unknown-department", "接收机构无此科室", "The receiving institution has no such department"
             )
     elif not body.destination_name:
-        raise RuleViolation(
+        raise Invalid(
             "destination-required",
             "须指定接收机构",
             "Give to_institution_id (or destination_name out of county)",
@@ -86,7 +86,7 @@ async def submit_referral(
         body.direction, scope, grassroots, first_in_county, body.grassroots_reason, body.out_of_county_reason
     )
     if body.direction == Direction.DOWN and body.downward_reason is None:
-        raise RuleViolation(
+        raise Invalid(
             "downward-reason-required", "下转须注明下转类型", "A downward referral needs downward_reason"
         )
     team = await lookups.active_contract_team(s, resident.id, today)
@@ -144,9 +144,7 @@ async def _plan_follow_up(
 ) -> None:
     plan = body.follow_up
     if plan is None:
-        raise RuleViolation(
-            "follow-up-required", "下转须附随访计划", "A downward referral needs a follow-up plan"
-        )
+        raise Invalid("follow-up-required", "下转须附随访计划", "A downward referral needs a follow-up plan")
     owner_team_id = plan.owner_team_id or (team.id if team else None)
     owner_institution = r.to_institution_id
     if owner_team_id is not None:
@@ -172,7 +170,7 @@ async def revoke_replaced(
 ) -> None:
     old = await load(s, principal, old_id, for_update=True)
     if old.resident_id != resident_id or old.from_institution_id != principal.institution_id:
-        raise RuleViolation(
+        raise Invalid(
             "replaces-other",
             "只能替代本机构为同一居民发出的转诊",
             "You can only replace your own referral for the same resident",
@@ -209,7 +207,7 @@ async def act(
         await _forward(s, r, body, now, policy, detail)
     elif isinstance(body, ScheduleIn):
         if body.appointment_at <= now:
-            raise RuleViolation(
+            raise Invalid(
                 "appointment-in-past", "预约时间须晚于当前时间", "The appointment must be in the future"
             )
         r.appointment_at = body.appointment_at
@@ -230,13 +228,13 @@ async def _forward(
 ) -> None:
     dest_inst, destination = await lookups.place(s, body.to_institution_id)
     if body.to_department_code and body.to_department_code not in dest_inst.departments:
-        raise RuleViolation(
+        raise Invalid(
             "unknown-department", "接收机构无此科室", "The receiving institution has no such department"
         )
     _, origin = await lookups.place(s, r.from_institution_id)
     check_direction(Direction(r.direction), origin, destination)
     if classify_scope(origin, destination, r.resident_community_id) == Scope.OUT_OF_COUNTY:
-        raise RuleViolation(
+        raise Invalid(
             "forward-out-of-county",
             "不能直接转往县外，须走县外转诊审核",
             "Forwarding cannot leave the county; use an out-of-county referral",
@@ -262,9 +260,7 @@ async def review_emergency(
     if principal.institution_id != r.approver_institution_id or principal.role != Role.REFERRAL_COORDINATOR:
         raise forbidden("only the lead hospital's referral office reviews out-of-county emergencies")
     if not r.emergency_review_pending:
-        raise RuleViolation(
-            "no-review-pending", "此转诊无需事后审核", "This referral has no review pending", 409
-        )
+        raise Conflict("no-review-pending", "此转诊无需事后审核", "This referral has no review pending")
     check_version(r, body.version)
     r.emergency_review_pending = False
     return await record(s, r, principal, "review", r.status, now, {"note": body.note} if body.note else {})

@@ -13,11 +13,10 @@ from shared.pagination import Page as PageOf
 from .. import models as m
 from .. import queries
 from .. import repository as repo
-from ..access import reference_data_access
 from ..domain.catalogues import Catalogue
 from ..schemas import CatalogueEntryIn, CatalogueEntryOut, CatalogueSummaryOut
 from ..usecases import catalogues
-from .deps import Page, Session, write
+from .deps import Page, Session, reference_data_access, write
 
 router = APIRouter(prefix="/v1", tags=["catalogues"], dependencies=[Depends(reference_data_access)])
 

@@ -1,4 +1,5 @@
-"""What every registry router needs: database, PII vault, clock, paging, the caller, writes."""
+"""What every registry router needs: database, PII vault, clock, paging, the caller and what they may
+write (the rules are `access.py`), writes."""
 
 from __future__ import annotations
 
@@ -10,13 +11,18 @@ from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.auth import current_principal
 from shared.clock import Clock
-from shared.db import Database, ReadSession
-from shared.idempotency import idempotent_write
-from shared.pagination import PageParams, page_params
+from shared.db import Database
+from shared.deps import Paging, ReadSession
 from shared.pii import PiiVault
+from shared.principal import Principal
+from shared.writes import idempotent_write
 
+from ..access import check_people_writer, check_reference_data_writer
 from ..models import idempotency_keys
+
+READS = ("GET", "HEAD")
 
 
 def get_db(request: Request) -> Database:
@@ -38,8 +44,25 @@ def request_id() -> str | None:
     return correlation_id.get()
 
 
+def reference_data_access(request: Request) -> Principal:
+    """Router dependency: reads for anyone signed in, writes for the commission."""
+    principal = current_principal(request)
+    if request.method not in READS:
+        check_reference_data_writer(principal)
+    return principal
+
+
+def people_access(request: Request) -> Principal:
+    """Router dependency for residents and contracts: reads for anyone signed in (each object is checked
+    later), writes for the roles that keep residents' records."""
+    principal = current_principal(request)
+    if request.method not in READS:
+        check_people_writer(principal)
+    return principal
+
+
 Session = ReadSession
-Page = Annotated[PageParams, Depends(page_params)]
+Page = Paging
 Vault = Annotated[PiiVault, Depends(get_vault)]
 Clk = Annotated[Clock, Depends(get_clock)]
 

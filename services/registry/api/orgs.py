@@ -13,7 +13,6 @@ from shared.pagination import Page as PageOf
 from .. import models as m
 from .. import queries
 from .. import repository as repo
-from ..access import reference_data_access
 from ..domain.institutions import InstitutionType, Tier
 from ..schemas import (
     CommunityIn,
@@ -27,7 +26,7 @@ from ..schemas import (
     RegionOut,
 )
 from ..usecases import orgs
-from .deps import Page, Session, write
+from .deps import Page, Session, reference_data_access, write
 
 router = APIRouter(prefix="/v1", tags=["organisations"], dependencies=[Depends(reference_data_access)])
 

@@ -13,7 +13,6 @@ from shared.pagination import Page as PageOf
 from .. import models as m
 from .. import queries
 from .. import repository as repo
-from ..access import reference_data_access
 from ..domain.practitioners import Title
 from ..schemas import (
     PostingIn,
@@ -25,7 +24,7 @@ from ..schemas import (
     TeamPatch,
 )
 from ..usecases import workforce
-from .deps import Page, Session, write
+from .deps import Page, Session, reference_data_access, write
 
 router = APIRouter(prefix="/v1", tags=["workforce"], dependencies=[Depends(reference_data_access)])
 

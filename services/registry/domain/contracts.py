@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
-from .errors import RuleViolation
+from shared.errors import Conflict, Invalid
+
 from .practitioners import add_months
 
 RENEWAL_WINDOW_DAYS = 60
@@ -62,43 +63,37 @@ def check_new_contract(
     has_active: bool, resident_active: bool, team_active: bool, same_community: bool
 ) -> None:
     if not resident_active:
-        raise RuleViolation("resident-inactive", "居民档案已停用", "The resident is deactivated")
+        raise Invalid("resident-inactive", "居民档案已停用", "The resident is deactivated")
     if not team_active:
-        raise RuleViolation("team-inactive", "家庭医生团队已停用", "The family-doctor team is deactivated")
+        raise Invalid("team-inactive", "家庭医生团队已停用", "The family-doctor team is deactivated")
     if not same_community:
-        raise RuleViolation(
+        raise Invalid(
             "team-other-community",
             "只能与本医共体的家庭医生团队签约",
             "A resident can only sign with a team of their own community",
         )
     if has_active:
-        raise RuleViolation(
+        raise Conflict(
             "contract-already-active",
             "该居民已有有效签约",
             "The resident already has an active contract",
-            status=409,
         )
 
 
 def renewal_term(status: ContractStatus, current_end: date, today: date) -> ContractTerm:
     if status != ContractStatus.ACTIVE:
-        raise RuleViolation(
-            "contract-not-active", "仅有效签约可续约", "Only an active contract can be renewed", 409
-        )
+        raise Conflict("contract-not-active", "仅有效签约可续约", "Only an active contract can be renewed")
     if (current_end - today).days > RENEWAL_WINDOW_DAYS:
-        raise RuleViolation(
+        raise Conflict(
             "renewal-too-early",
             f"到期前{RENEWAL_WINDOW_DAYS}天内方可续约",
             f"A contract can be renewed only within {RENEWAL_WINDOW_DAYS} days of its end",
-            409,
         )
     return contract_term(max(current_end + timedelta(days=1), today))
 
 
 def check_termination(status: ContractStatus, reason: str) -> None:
     if status != ContractStatus.ACTIVE:
-        raise RuleViolation(
-            "contract-not-active", "仅有效签约可解约", "Only an active contract can be terminated", 409
-        )
+        raise Conflict("contract-not-active", "仅有效签约可解约", "Only an active contract can be terminated")
     if not reason.strip():
-        raise RuleViolation("termination-reason", "解约须说明原因", "A termination needs a reason")
+        raise Invalid("termination-reason", "解约须说明原因", "A termination needs a reason")

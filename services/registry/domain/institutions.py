@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from .errors import RuleViolation
+from shared.errors import Invalid
 
 
 class Tier(StrEnum):
@@ -55,26 +55,26 @@ def check_institution(
 ) -> None:
     required = TYPE_TIER.get(kind)
     if required is not None and tier != required:
-        raise RuleViolation(
+        raise Invalid(
             "tier-type-mismatch",
             f"机构类型 {kind} 只能属于 {required} 层级",
             f"An institution of type {kind} must be at tier {required}",
         )
     if (membership is None) != (community_id is None):
-        raise RuleViolation(
+        raise Invalid(
             "membership-needs-community",
             "加入医共体须同时给出医共体与成员关系",
             "community and membership must be given together",
         )
     if membership == Membership.LEAD and tier != Tier.COUNTY:
-        raise RuleViolation(
+        raise Invalid(
             "lead-must-be-county", "牵头医院须为县级医院", "The lead hospital must be a county hospital"
         )
     if membership == Membership.COLLABORATING and kind not in (
         InstitutionType.CDC,
         InstitutionType.MATERNAL_CHILD,
     ):
-        raise RuleViolation(
+        raise Invalid(
             "collaborating-kind",
             "协同单位须为疾控中心或妇幼保健院",
             "A collaborating unit must be a CDC or maternal-child hospital",

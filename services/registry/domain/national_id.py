@@ -14,7 +14,7 @@ from stdnum import numdb
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
 
-from .errors import RuleViolation
+from shared.errors import Invalid
 
 
 @dataclass(frozen=True)
@@ -25,8 +25,8 @@ class NationalId:
     region_code: str
 
 
-def _invalid(en: str, zh: str) -> RuleViolation:
-    return RuleViolation("invalid-national-id", f"身份证号无效：{zh}", f"Invalid national ID: {en}")
+def _invalid(en: str, zh: str) -> Invalid:
+    return Invalid("invalid-national-id", f"身份证号无效：{zh}", f"Invalid national ID: {en}")
 
 
 def known_region(code: str) -> bool:

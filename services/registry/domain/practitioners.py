@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from enum import StrEnum
 
-from .errors import RuleViolation
+from shared.errors import Invalid
 
 MIN_POSTING_MONTHS = 6
 
@@ -51,25 +51,19 @@ def check_posting(
     existing: list[tuple[date, date]],
 ) -> None:
     if end <= start:
-        raise RuleViolation(
-            "posting-dates", "派驻结束日期须晚于开始日期", "A posting must end after it starts"
-        )
+        raise Invalid("posting-dates", "派驻结束日期须晚于开始日期", "A posting must end after it starts")
     if end < add_months(start, MIN_POSTING_MONTHS):
-        raise RuleViolation(
-            "posting-too-short", "派驻时间不得少于6个月", "A posting must last at least 6 months"
-        )
+        raise Invalid("posting-too-short", "派驻时间不得少于6个月", "A posting must last at least 6 months")
     if SENIORITY[title] < SENIORITY[Title.ATTENDING]:
-        raise RuleViolation(
+        raise Invalid(
             "posting-title",
             "派驻医师须具备主治医师及以上职称",
             "A deployed doctor must be attending-level or above",
         )
     if home_institution == host_institution:
-        raise RuleViolation(
+        raise Invalid(
             "posting-same-institution", "不能派驻到本机构", "A posting must be to another institution"
         )
     for other_start, other_end in existing:
         if start <= other_end and other_start <= end:
-            raise RuleViolation(
-                "posting-overlap", "派驻时间与已有派驻重叠", "The posting overlaps an existing one"
-            )
+            raise Invalid("posting-overlap", "派驻时间与已有派驻重叠", "The posting overlaps an existing one")

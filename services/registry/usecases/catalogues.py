@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import collect
-from shared.problems import Problem
+from shared.errors import Conflict
 
 from .. import events
 from .. import models as m
@@ -30,7 +30,7 @@ async def add_entry(s: AsyncSession, body: CatalogueEntryIn) -> CatalogueEntryOu
         )
     )
     if existing is not None and existing.active:
-        raise Problem(409, "duplicate-entry", "目录中已有该病种", "The disease is already in this catalogue")
+        raise Conflict("duplicate-entry", "目录中已有该病种", "The disease is already in this catalogue")
     if existing is not None:  # re-adding a removed entry revives it
         existing.active = True
         existing.name = body.name

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import collect
-from shared.problems import Problem
+from shared.errors import Conflict, Invalid
 
 from .. import events
 from .. import models as m
@@ -29,9 +29,9 @@ from ..schemas import (
 from .lifecycle import deactivate
 
 
-def _duplicate(what_zh: str, what_en: str, code: str) -> Problem:
-    return Problem(
-        409, "duplicate-code", f"{what_zh}编码已存在", f"A {what_en} with this code exists", detail=code
+def _duplicate(what_zh: str, what_en: str, code: str) -> Conflict:
+    return Conflict(
+        "duplicate-code", f"{what_zh}编码已存在", f"A {what_en} with this code exists", detail=code
     )
 
 
@@ -63,8 +63,7 @@ async def update_community(s: AsyncSession, ident: uuid.UUID, body: CommunityPat
     if lead_id := changes.get("lead_institution_id"):
         lead = await repo.get_referenced(s, m.Institution, lead_id, "lead_institution_id")
         if lead.community_id != community.id or lead.membership != Membership.LEAD:
-            raise Problem(
-                422,
+            raise Invalid(
                 "lead-not-member",
                 "牵头医院须为本医共体的牵头成员",
                 "The lead hospital must be this community's member with membership 'lead'",
@@ -125,9 +124,7 @@ async def _check_membership(
             )
         )
         if other is not None:
-            raise Problem(
-                409, "lead-exists", "该医共体已有牵头医院", "The community already has a lead hospital"
-            )
+            raise Conflict("lead-exists", "该医共体已有牵头医院", "The community already has a lead hospital")
 
 
 async def create_institution(s: AsyncSession, body: InstitutionIn) -> InstitutionOut:
@@ -137,7 +134,7 @@ async def create_institution(s: AsyncSession, body: InstitutionIn) -> Institutio
         raise _duplicate("机构", "institution", body.code)
     codes = [d.code for d in body.departments]
     if len(codes) != len(set(codes)):
-        raise Problem(422, "duplicate-department", "科室编码重复", "Department codes repeat")
+        raise Invalid("duplicate-department", "科室编码重复", "Department codes repeat")
     inst = m.Institution(**body.model_dump(exclude={"departments"}))
     s.add(inst)
     await s.flush()

@@ -14,10 +14,10 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.auth import Principal
 from shared.db import Database, collect
+from shared.errors import Conflict, Invalid
 from shared.pii import HEADER_BYTES, PiiVault, mask_national_id, mask_phone, resident_owner
-from shared.problems import Problem
+from shared.principal import Principal
 
 from .. import events
 from .. import models as m
@@ -75,17 +75,14 @@ async def create_resident(s: AsyncSession, vault: PiiVault, body: ResidentIn) ->
     if body.home_institution_id:
         home = await repo.get_referenced(s, m.Institution, body.home_institution_id, "home_institution_id")
         if home.community_id != body.community_id:
-            raise Problem(
-                422,
+            raise Invalid(
                 "home-other-community",
                 "签约机构须属于居民所在医共体",
                 "The home institution must belong to the resident's community",
             )
     hashes = vault.lookup_hashes(nid.number)
     if await s.scalar(sa.select(m.Resident.id).where(m.Resident.national_id_hash.in_(hashes))):
-        raise Problem(
-            409, "resident-exists", "该身份证号的居民已建档", "A resident with this national ID exists"
-        )
+        raise Conflict("resident-exists", "该身份证号的居民已建档", "A resident with this national ID exists")
     rid = m.new_id()  # known before sealing: the ciphertext is bound to it
     r = m.Resident(
         id=rid,
@@ -118,8 +115,7 @@ async def update_resident(
             s, m.Institution, changes["home_institution_id"], "home_institution_id"
         )
         if home.community_id != r.community_id:
-            raise Problem(
-                422,
+            raise Invalid(
                 "home-other-community",
                 "签约机构须属于居民所在医共体",
                 "The home institution must belong to the resident's community",

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import collect
-from shared.problems import Problem
+from shared.errors import Conflict, Invalid
 
 from .. import events
 from .. import models as m
@@ -49,9 +49,7 @@ async def _practitioner_changed(s: AsyncSession, p: m.Practitioner, action: str)
 async def create_practitioner(s: AsyncSession, body: PractitionerIn) -> PractitionerOut:
     await repo.get_referenced(s, m.Institution, body.institution_id, "institution_id")
     if await s.scalar(sa.select(m.Practitioner.id).where(m.Practitioner.licence_no == body.licence_no)):
-        raise Problem(
-            409, "duplicate-code", "执业证号已存在", "A practitioner with this licence number exists"
-        )
+        raise Conflict("duplicate-code", "执业证号已存在", "A practitioner with this licence number exists")
     p = m.Practitioner(**body.model_dump())
     s.add(p)
     await s.flush()
@@ -110,12 +108,12 @@ async def _check_team(
 ) -> None:
     lead = await repo.get_referenced(s, m.Practitioner, lead_id, "lead_practitioner_id")
     if not lead.general_practitioner:
-        raise Problem(
-            422, "lead-not-gp", "团队长须为全科医生", "A family-doctor team is led by a general practitioner"
+        raise Invalid(
+            "lead-not-gp", "团队长须为全科医生", "A family-doctor team is led by a general practitioner"
         )
     ids = [x.practitioner_id for x in members]
     if len(ids) != len(set(ids)) or lead_id in ids:
-        raise Problem(422, "duplicate-member", "团队成员重复", "A practitioner appears twice in the team")
+        raise Invalid("duplicate-member", "团队成员重复", "A practitioner appears twice in the team")
     for pid in ids:
         await repo.get_referenced(s, m.Practitioner, pid, "members.practitioner_id")
     await repo.get_referenced(s, m.Community, community_id, "community_id")
@@ -133,14 +131,13 @@ async def create_team(s: AsyncSession, body: TeamIn) -> TeamOut:
     await _check_team(s, body.community_id, body.lead_practitioner_id, body.members)
     inst = await repo.get_referenced(s, m.Institution, body.institution_id, "institution_id")
     if inst.community_id != body.community_id:
-        raise Problem(
-            422,
+        raise Invalid(
             "team-institution-community",
             "团队所在机构须属于该医共体",
             "The team's institution must belong to the team's community",
         )
     if await s.scalar(sa.select(m.Team.id).where(m.Team.code == body.code)):
-        raise Problem(409, "duplicate-code", "团队编码已存在", "A team with this code exists")
+        raise Conflict("duplicate-code", "团队编码已存在", "A team with this code exists")
     t = m.Team(**body.model_dump(exclude={"members"}))
     s.add(t)
     await s.flush()

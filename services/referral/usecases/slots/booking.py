@@ -11,14 +11,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.auth import Principal, Role, forbidden
 from shared.clock import SHANGHAI
 from shared.db import collect
-from shared.problems import Problem
+from shared.errors import Conflict, Forbidden, Invalid, NotFound, forbidden
+from shared.principal import Principal, Role
 
 from ... import events, lookups
 from ... import models as m
-from ...domain.errors import RuleViolation
 from ...domain.slots import (
     Channel,
     Pool,
@@ -48,30 +47,28 @@ async def booking_channel(
     if principal.role == Role.FAMILY_DOCTOR:
         members = await lookups.resident_and_team(s, body.resident_id, now.astimezone(SHANGHAI).date())
         if principal.practitioner_id not in members:
-            raise RuleViolation(
+            raise Forbidden(
                 "not-contracted",
                 "只能为本团队签约居民预约家庭医生号源",
                 "Family-doctor slots are for residents contracted with your team",
-                403,
             )
         return Channel.FAMILY_DOCTOR, None
     if principal.role == Role.REFERRAL_COORDINATOR and principal.institution_id == sess.institution_id:
         if body.referral_id is None:
-            raise RuleViolation(
+            raise Invalid(
                 "referral-required",
                 "转诊中心预约须关联已接收的转诊",
                 "The referral office books for an accepted referral: give referral_id",
             )
         referral = await load(s, principal, body.referral_id, for_update=True)
         if referral.status != Status.ACCEPTED or referral.resident_id != body.resident_id:
-            raise RuleViolation(
+            raise Conflict(
                 "referral-not-accepted",
                 "转诊须为已接收状态且属于该居民",
                 "The referral must be accepted and for this resident",
-                409,
             )
         if referral.to_institution_id != sess.institution_id:
-            raise RuleViolation(
+            raise Invalid(
                 "referral-other-hospital",
                 "转诊的接收机构不是该医院",
                 "The referral is addressed to another hospital",
@@ -80,12 +77,11 @@ async def booking_channel(
     raise forbidden(f"a {principal.role} cannot book this session")
 
 
-def no_free_slot() -> RuleViolation:
-    return RuleViolation(
+def no_free_slot() -> Conflict:
+    return Conflict(
         "no-free-slot",
         "该出诊已无可用号源，可加入候补",
         "No free slot in the pools you may use; join the waitlist",
-        409,
     )
 
 
@@ -150,11 +146,10 @@ async def bookable_pools(
     usable = open_pools(wanted, sess.starts_at, now, policy)
     if not usable:
         first = min(opens_at(p, sess.starts_at, policy) for p in wanted)
-        raise RuleViolation(
+        raise Conflict(
             "window-not-open",
             f"号源将于 {first.astimezone(SHANGHAI):%Y-%m-%d %H:%M} 开放预约",
             f"Booking opens at {first.isoformat()}",
-            409,
         )
     return channel, referral, usable
 
@@ -193,11 +188,10 @@ async def confirm_booking(
         )
     ).first()
     if inserted is None:  # the caller's transaction rolls back, so the slot taken above is not lost
-        raise RuleViolation(
+        raise Conflict(
             "already-booked",
             "该居民在本出诊已有预约",
             "The resident already has a booking in this session",
-            409,
         )
     booking = m.Booking(**values)
     out = BookingOut.model_validate(booking)
@@ -247,11 +241,9 @@ async def confirm_hold(
         await s.execute(sa.select(m.Slot).where(m.Slot.hold_id == hold_id).with_for_update())
     ).scalar_one_or_none()
     if slot is None or slot.status != "held":
-        raise Problem(404, "not-found", "预留不存在", "Hold not found")
+        raise NotFound("not-found", "预留不存在", "Hold not found")
     if slot.hold_expires_at is None or slot.hold_expires_at <= now:
-        raise RuleViolation(
-            "hold-expired", "号源预留已过期", "The hold expired; the slot went back to its pool", 409
-        )
+        raise Conflict("hold-expired", "号源预留已过期", "The hold expired; the slot went back to its pool")
     assert slot.hold_for_resident_id is not None
     body = BookIn(
         session_id=slot.session_id, resident_id=slot.hold_for_resident_id, referral_id=slot.hold_referral_id

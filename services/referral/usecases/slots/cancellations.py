@@ -8,13 +8,12 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.auth import Principal, Role
 from shared.db import collect
-from shared.problems import Problem
+from shared.errors import Conflict, NotFound
+from shared.principal import Principal, Role
 
 from ... import events
 from ... import models as m
-from ...domain.errors import RuleViolation
 from ...domain.slots import (
     SlotPolicy,
 )
@@ -28,7 +27,7 @@ async def cancel_booking(
 ) -> BookingOut:
     booking = await s.get(m.Booking, booking_id, with_for_update=True)
     if booking is None:
-        raise Problem(404, "not-found", "预约不存在", "Booking not found")
+        raise NotFound("not-found", "预约不存在", "Booking not found")
     sess = await s.get(m.Session, booking.session_id)
     assert sess is not None
     mine = (
@@ -37,11 +36,9 @@ async def cancel_booking(
         or (principal.role == Role.REFERRAL_COORDINATOR and principal.institution_id == sess.institution_id)
     )
     if not mine:
-        raise Problem(404, "not-found", "预约不存在", "Booking not found")
+        raise NotFound("not-found", "预约不存在", "Booking not found")
     if booking.status != "booked":
-        raise RuleViolation(
-            "booking-not-active", "预约已取消或已结束", "The booking is no longer active", 409
-        )
+        raise Conflict("booking-not-active", "预约已取消或已结束", "The booking is no longer active")
     booking.status, booking.cancelled_at = "cancelled", now
     await s.execute(sa.update(m.Slot).where(m.Slot.id == booking.slot_id).values(status="free"))
     await s.flush()
@@ -63,13 +60,12 @@ async def mark_no_show(
         or principal.institution_id != sess.institution_id
         or principal.role not in (Role.REFERRAL_COORDINATOR, Role.HIS_SYSTEM)
     ):
-        raise Problem(404, "not-found", "预约不存在", "Booking not found")
+        raise NotFound("not-found", "预约不存在", "Booking not found")
     if booking.status != "booked" or sess.starts_at > now:
-        raise RuleViolation(
+        raise Conflict(
             "no-show-too-early",
             "只能在出诊开始后登记爽约",
             "A no-show is recorded after the session started",
-            409,
         )
     booking.status = "no_show"
     await s.flush()

@@ -11,13 +11,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.auth import Principal, forbidden
 from shared.db import collect
-from shared.problems import Problem
+from shared.errors import Conflict, Invalid, NotFound, forbidden
+from shared.principal import Principal
 
 from ... import events, lookups
 from ... import models as m
-from ...domain.errors import RuleViolation
 from ...domain.rules import URGENCY_RANK, Urgency
 from ...domain.slots import (
     Pool,
@@ -38,9 +37,9 @@ async def publish_session(
         raise forbidden("only the hospital's own HIS or referral office publishes its schedule")
     inst = await lookups.institution(s, body.institution_id)
     if inst.tier != "county":
-        raise RuleViolation("not-county", "号源池只适用于县级医院", "Slot pools are for county hospitals")
+        raise Invalid("not-county", "号源池只适用于县级医院", "Slot pools are for county hospitals")
     if body.department_code not in inst.departments:
-        raise RuleViolation("unknown-department", "该医院无此科室", "The hospital has no such department")
+        raise Invalid("unknown-department", "该医院无此科室", "The hospital has no such department")
     check_session_times(body.starts_at, body.ends_at, now)
     share = Decimal(body.family_doctor_share) if body.family_doctor_share else policy.family_doctor_share
     session_policy = SlotPolicy(family_doctor_share=share, priority_share=min(policy.priority_share, share))
@@ -95,9 +94,9 @@ async def cancel_session(
     department and resource from the same pool, or put at the head of its urgency on the waitlist."""
     sess = await s.get(m.Session, ident, with_for_update=True)
     if sess is None or principal.institution_id != sess.institution_id or principal.role not in PUBLISHERS:
-        raise Problem(404, "not-found", "出诊不存在", "Session not found")
+        raise NotFound("not-found", "出诊不存在", "Session not found")
     if sess.status != "open":
-        raise RuleViolation("session-cancelled", "该出诊已停诊", "The session was already cancelled", 409)
+        raise Conflict("session-cancelled", "该出诊已停诊", "The session was already cancelled")
     sess.status = "cancelled"
     bookings = (
         (
@@ -147,7 +146,7 @@ async def cancel_session(
                     )
                     s.add(moved)
                     await s.flush()
-            except (RuleViolation, IntegrityError):
+            except (Conflict, IntegrityError):  # no free slot in the pool
                 moved = None
         if moved is None:
             s.add(

@@ -12,11 +12,10 @@ from typing import Union
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.auth import Role
-from shared.problems import Problem
+from shared.errors import Conflict, NotFound
+from shared.principal import Role
 
 from ... import models as m
-from ...domain.errors import RuleViolation
 from ...domain.slots import (
     Pool,
     SlotPolicy,
@@ -77,9 +76,9 @@ async def load_session(s: AsyncSession, ident: uuid.UUID, now: datetime, fresh: 
         if sess is not None and sess.status == "open":
             slot_memory.sessions.put(ident, sess)
     if sess is None:
-        raise Problem(404, "not-found", "出诊不存在", "Session not found")
+        raise NotFound("not-found", "出诊不存在", "Session not found")
     if sess.status != "open":
-        raise RuleViolation("session-cancelled", "该出诊已停诊", "The session was cancelled", 409)
+        raise Conflict("session-cancelled", "该出诊已停诊", "The session was cancelled")
     if sess.starts_at <= now:
-        raise RuleViolation("session-started", "该出诊已开始", "The session has already started", 409)
+        raise Conflict("session-started", "该出诊已开始", "The session has already started")
     return sess

@@ -9,12 +9,12 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.auth import Principal
 from shared.db import collect
+from shared.errors import Conflict
+from shared.principal import Principal
 
 from ... import events
 from ... import models as m
-from ...domain.errors import RuleViolation
 from ...domain.rules import URGENCY_RANK, Urgency
 from ...domain.slots import (
     Pool,
@@ -85,7 +85,7 @@ async def offer_to_waitlist(s: AsyncSession, sess: SessionLike, now: datetime, p
                 slot_id, _ = await grab_slot(
                     s, sess, pools, now, "held", head.resident_id, head.referral_id, hold_id, expires
                 )
-        except RuleViolation:
+        except Conflict:  # no free slot
             return offered
         head.status, head.offered_slot_id, head.offer_expires_at = "offered", slot_id, expires
         await s.flush()
