@@ -30,7 +30,7 @@ if [ -z "${REDIS_URL:-}" ]; then
 fi
 
 echo "== ruff"; .venv/bin/ruff check .
-echo "== mypy"; .venv/bin/mypy shared services
+echo "== mypy"; .venv/bin/mypy shared services tests
 echo "== import contracts"; .venv/bin/lint-imports
 echo "== pytest"
 $py -m pytest "$@"

@@ -175,6 +175,11 @@ class FaultPlatform:
         for proc, _, _ in roles:
             self.wait_ready(proc, 60)
 
+    def kill(self, *names: str) -> None:
+        """SIGKILL these processes at once; their supervisors start them again."""
+        for name in names:
+            self.procs[name].kill()
+
     def wait_ready(self, name: str, seconds: float) -> float:
         """Seconds until `/readyz` of process `name` ("referral", "referral-worker") answers 200."""
         began = time.monotonic()

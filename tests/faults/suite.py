@@ -44,7 +44,7 @@ FAULTS = [
     Fault("Kafka broker restarted", lambda p: p.infra("kafka", "stop"), lambda p: p.infra("kafka", "start")),
     Fault(  # both roles: requests in flight, and the relay and consumer mid-batch
         "referral service SIGKILLed",
-        lambda p: [p.procs[name].kill() for name in ("referral", "referral-worker")],
+        lambda p: p.kill("referral", "referral-worker"),
         lambda p: [p.wait_ready(name, 60) for name in ("referral", "referral-worker")],
         outage=False,
     ),

@@ -119,7 +119,7 @@ def test_parameters_that_do_not_add_up_are_refused() -> None:
         dict(raised_total=100, catastrophic_share=0, risk_reserve_rate=Decimal("1.2")),
     ):
         with pytest.raises(BudgetError):
-            FundYear(**bad)  # type: ignore[arg-type]
+            FundYear(**bad)
     with pytest.raises(BudgetError):
         split_fund(100, [CommunityShare("A", 10, Decimal(0))])
     with pytest.raises(ValueError):
