@@ -11,7 +11,7 @@ from shared.consumer import IdempotentConsumer
 from shared.db import Database
 from shared.worker import Worker
 
-from . import api
+from .api import ROUTERS
 from .models import inbox
 from .readmodel import CONSUMED_TOPICS, apply_event
 from .settings import BillingSettings, get_settings
@@ -21,7 +21,7 @@ def create_app(settings: BillingSettings | None = None, clock: Clock | None = No
     settings = settings or get_settings()
     return create_service_app(
         settings,
-        [api.router],
+        ROUTERS,
         title="Yigongti billing / 医保打包结算",
         state={"clock": clock or Clock()},
     )

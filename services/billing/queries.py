@@ -1,4 +1,6 @@
-"""Reads: the trial balance, a community's statement, the quarterly evaluation, claims and disputes."""
+"""Read side: a year's parameter versions and budgets, the trial balance, a community's statement, the
+quarterly evaluation, claims and disputes — each checked against what the caller may see (the rules are
+`access.py`)."""
 
 from __future__ import annotations
 
@@ -12,18 +14,54 @@ from shared.crud import paginate, where_equal
 from shared.errors import Conflict, Invalid, not_found
 from shared.money import fen_to_yuan
 from shared.pagination import Page, PageParams
+from shared.principal import Principal
 
+from . import access
 from .domain import ledger as acc
 from .domain.evaluation import evaluate
-from .models import Budget, Claim, Dispute, InsuranceYear, Journal, LedgerLine, Settlement
-from .schemas import BudgetOut, ClaimOut, DisputeOut
+from .models import Budget, Claim, Dispute, InsuranceYear, Journal, LedgerLine, ParameterVersion, Settlement
+from .repository import budgets_of
+from .schemas import BudgetOut, ClaimOut, DisputeOut, ParameterVersionOut
 from .usecases.ledger import balances
 
 SPENDING = (acc.OUTSIDE_CARE, acc.DIP, acc.CAPITATION, acc.CONTRACT_FEE)
 
 
-async def trial_balance(s: AsyncSession, county: str, year: int) -> dict[str, Any]:
+def version_out(row: ParameterVersion, in_use: int | None) -> ParameterVersionOut:
+    return ParameterVersionOut(
+        county_code=row.county_code,
+        year=row.year,
+        version=row.version,
+        parameters=row.parameters,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        in_use=row.version == in_use,
+    )
+
+
+async def parameter_versions(
+    s: AsyncSession, who: Principal, county: str, year: int
+) -> list[ParameterVersionOut]:
+    access.check_reader(who)
+    year_row = await s.get(InsuranceYear, (county, year))
+    rows = (
+        await s.scalars(
+            sa.select(ParameterVersion)
+            .where(ParameterVersion.county_code == county, ParameterVersion.year == year)
+            .order_by(ParameterVersion.version)
+        )
+    ).all()
+    return [version_out(r, year_row.parameter_version if year_row else None) for r in rows]
+
+
+async def list_budgets(s: AsyncSession, who: Principal, county: str, year: int) -> list[BudgetOut]:
+    access.check_reader(who)
+    return [BudgetOut.model_validate(r) for r in await budgets_of(s, county, year)]
+
+
+async def trial_balance(s: AsyncSession, who: Principal, county: str, year: int) -> dict[str, Any]:
     """Per account: debits, credits, balance; the totals must be equal (and are, to the fen)."""
+    access.check_reader(who)
     rows = (
         await s.execute(
             sa.select(
@@ -63,7 +101,8 @@ async def trial_balance(s: AsyncSession, county: str, year: int) -> dict[str, An
     }
 
 
-async def statement(s: AsyncSession, community: uuid.UUID, year: int) -> dict[str, Any]:
+async def statement(s: AsyncSession, who: Principal, community: uuid.UUID, year: int) -> dict[str, Any]:
+    access.check_reader(who)
     budget = await s.scalar(sa.select(Budget).where(Budget.community_id == community, Budget.year == year))
     if budget is None:
         raise not_found("该医共体该年度预算", "budget of this community and year", f"{community}/{year}")
@@ -100,8 +139,11 @@ async def statement(s: AsyncSession, community: uuid.UUID, year: int) -> dict[st
     }
 
 
-async def evaluation(s: AsyncSession, county: str, year: int, quarter: int) -> list[dict[str, Any]]:
+async def evaluation(
+    s: AsyncSession, who: Principal, county: str, year: int, quarter: int
+) -> list[dict[str, Any]]:
     """Spending of the closed months against the elapsed share of each budget, and the projection."""
+    access.check_reader(who)
     if quarter not in (1, 2, 3, 4):
         raise Invalid("bad-quarter", "季度须为 1–4", "quarter must be 1–4")
     row = await s.get(InsuranceYear, (county, year))
@@ -127,15 +169,8 @@ async def evaluation(s: AsyncSession, county: str, year: int, quarter: int) -> l
             )
         ).all()
     )
-    budgets = (
-        await s.scalars(
-            sa.select(Budget)
-            .where(Budget.county_code == county, Budget.year == year)
-            .order_by(Budget.community_id)
-        )
-    ).all()
     out = []
-    for b in budgets:
+    for b in await budgets_of(s, county, year):
         e = evaluate(quarter, b.amount, int(spent.get(b.community_id, 0)))
         out.append(
             {
@@ -146,11 +181,12 @@ async def evaluation(s: AsyncSession, county: str, year: int, quarter: int) -> l
     return out
 
 
-async def get_claim(s: AsyncSession, ident: uuid.UUID) -> Claim:
-    claim = await s.get(Claim, ident)
-    if claim is None:
+async def claim(s: AsyncSession, who: Principal, ident: uuid.UUID) -> ClaimOut:
+    row = await s.get(Claim, ident)
+    if row is None:
         raise not_found("结算单", "claim", ident)
-    return claim
+    access.ensure_claim_visible(who, ident, row.institution_id)
+    return claim_out(row)
 
 
 def claim_out(c: Claim) -> ClaimOut:
@@ -161,8 +197,12 @@ class ClaimsPage(Page[ClaimOut]):
     insurance_share: int  # the sum over every matching claim, not just this page: what a HIS reconciles
 
 
-async def list_claims(s: AsyncSession, params: PageParams, **filters: Any) -> ClaimsPage:
-    """A month's (or any filter's) claims with their total, newest first."""
+async def list_claims(
+    s: AsyncSession, who: Principal, params: PageParams, institution_id: uuid.UUID | None, **filters: Any
+) -> ClaimsPage:
+    """A month's (or any filter's) claims with their total, newest first; a HIS sees only its own
+    institution's."""
+    filters["institution_id"] = access.scope_claims(who, institution_id)
     stmt = where_equal(sa.select(Claim), **filters).order_by(Claim.received_at.desc(), Claim.claim_no)
     page = await paginate(s, stmt, params, claim_out)
     matching = stmt.order_by(None).subquery()
@@ -170,9 +210,9 @@ async def list_claims(s: AsyncSession, params: PageParams, **filters: Any) -> Cl
     return ClaimsPage(**page.model_dump(), insurance_share=int(total or 0))
 
 
-async def list_disputes(
-    s: AsyncSession, institution: uuid.UUID | None, status: str | None
-) -> list[DisputeOut]:
+async def list_disputes(s: AsyncSession, who: Principal, status: str | None) -> list[DisputeOut]:
+    """Every dispute for the agency and the commission, an institution's own for its HIS."""
+    institution = access.scope_disputes(who)
     q = sa.select(Dispute).order_by(Dispute.opened_at.desc()).limit(200)
     if institution is not None:
         q = q.where(Dispute.institution_id == institution)

@@ -13,7 +13,7 @@ from shared.consumer import IdempotentConsumer
 from shared.db import Database
 from shared.worker import Worker
 
-from . import api, api_slots
+from .api import ROUTERS
 from .domain.rules import Policy
 from .domain.slots import SlotPolicy
 from .models import inbox
@@ -38,7 +38,7 @@ def create_app(
     settings = settings or get_settings()
     app = create_service_app(
         settings,
-        [api.router, api_slots.router],
+        ROUTERS,
         title="Yigongti referral / 双向转诊",
         state={
             "clock": clock or Clock(),

@@ -13,6 +13,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.tables import add_platform_tables
 
+from .domain.slots import SessionStatus, SlotStatus
+
 
 class Base(DeclarativeBase):
     pass
@@ -213,7 +215,7 @@ class Session(Base):
     ends_at: Mapped[datetime] = mapped_column(TZ)
     capacity: Mapped[int]
     family_doctor_share: Mapped[str] = mapped_column(sa.String(10))
-    status: Mapped[str] = mapped_column(sa.String(20), default="open")
+    status: Mapped[str] = mapped_column(sa.String(20), default=SessionStatus.OPEN.value)
     published_by: Mapped[str] = mapped_column(sa.String(200))
     created_at: Mapped[datetime] = mapped_column(TZ)
     version: Mapped[int] = mapped_column(default=1)
@@ -231,7 +233,7 @@ class Slot(Base):
     slot_no: Mapped[int]
     pool: Mapped[str] = mapped_column(sa.String(20))  # where it can be booked now
     published_pool: Mapped[str] = mapped_column(sa.String(20))  # where it was published (compliance)
-    status: Mapped[str] = mapped_column(sa.String(10), default="free")  # free | held | booked
+    status: Mapped[str] = mapped_column(sa.String(10), default=SlotStatus.FREE.value)
     hold_id: Mapped[uuid.UUID | None]
     hold_expires_at: Mapped[datetime | None] = mapped_column(TZ)
     hold_for_resident_id: Mapped[uuid.UUID | None]

@@ -1,5 +1,6 @@
-"""Read side: the receiver's prioritised inbox, the sender's outbox, approvals, search, history,
-timeline and notifications — each scoped to what the caller may see."""
+"""Read side: a referral, the receiver's prioritised inbox, the sender's outbox, approvals, search,
+history, timeline and notifications; sessions with free slots ($find), bookings, waitlist entries and
+compliance — each scoped to what the caller may see (the rules are `access.py`)."""
 
 from __future__ import annotations
 
@@ -12,31 +13,39 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.crud import paginate, where_equal
-from shared.errors import forbidden
 from shared.pagination import Page, PageParams
 from shared.principal import Principal, Role
 
+from . import access
 from . import models as m
-from .domain.slots import compliant
+from .access import staff_institution
+from .domain.slots import SessionStatus, SlotPolicy, compliant
 from .domain.states import OPEN, Status
-from .schemas import ComplianceDayOut, NotificationOut, ReferralOut, TimelineOut
-from .usecases.common import load
+from .repository import load_referral
+from .schemas import (
+    BookingOut,
+    ComplianceDayOut,
+    NotificationOut,
+    ReferralOut,
+    SessionOut,
+    TimelineOut,
+    WaitlistOut,
+)
+from .usecases.slots import free_counts, session_out
 
 R = m.Referral
 URGENCY_ORDER = sa.case({"emergency": 0, "urgent": 1}, value=R.urgency, else_=2)
 
 
-def _institution(principal: Principal) -> uuid.UUID:
-    if principal.institution_id is None:
-        raise forbidden("this list is for an institution's staff")
-    return principal.institution_id
+async def referral(s: AsyncSession, principal: Principal, ident: uuid.UUID) -> ReferralOut:
+    return ReferralOut.model_validate(await load_referral(s, principal, ident))
 
 
 async def inbox(
     s: AsyncSession, principal: Principal, page: PageParams, status: Status | None
 ) -> Page[ReferralOut]:
     """Most urgent first: escalated, then emergency > urgent > routine, priority referrals, earliest deadline."""
-    stmt = sa.select(R).where(R.to_institution_id == _institution(principal))
+    stmt = sa.select(R).where(R.to_institution_id == staff_institution(principal))
     stmt = (
         stmt.where(R.status == status)
         if status
@@ -51,24 +60,27 @@ async def inbox(
 async def outbox(
     s: AsyncSession, principal: Principal, page: PageParams, status: Status | None
 ) -> Page[ReferralOut]:
-    stmt = where_equal(sa.select(R).where(R.from_institution_id == _institution(principal)), status=status)
+    stmt = where_equal(
+        sa.select(R).where(R.from_institution_id == staff_institution(principal)), status=status
+    )
     return await paginate(s, stmt.order_by(R.created_at.desc()), page, ReferralOut.model_validate)
 
 
 async def approvals(s: AsyncSession, principal: Principal, page: PageParams) -> Page[ReferralOut]:
     stmt = sa.select(R).where(
-        R.approver_institution_id == _institution(principal),
+        R.approver_institution_id == staff_institution(principal),
         sa.or_(R.status == Status.PENDING_APPROVAL, R.emergency_review_pending),
     )
     return await paginate(s, stmt.order_by(URGENCY_ORDER, R.created_at), page, ReferralOut.model_validate)
 
 
 def visible(principal: Principal) -> Any:
-    if principal.role == Role.COMMISSION_ADMIN:
+    """`access.can_read` as a filter."""
+    if access.is_commission(principal):
         return sa.true()
     if principal.role == Role.RESIDENT:
         return R.resident_id == principal.resident_id
-    inst = _institution(principal)
+    inst = staff_institution(principal)
     return sa.or_(
         R.from_institution_id == inst, R.to_institution_id == inst, R.approver_institution_id == inst
     )
@@ -94,7 +106,7 @@ async def search(
 
 
 async def timeline(s: AsyncSession, principal: Principal, ident: uuid.UUID) -> list[TimelineOut]:
-    await load(s, principal, ident)
+    await load_referral(s, principal, ident)
     rows = (
         await s.execute(
             sa.select(m.TimelineEntry)
@@ -106,7 +118,7 @@ async def timeline(s: AsyncSession, principal: Principal, ident: uuid.UUID) -> l
 
 
 async def notifications(s: AsyncSession, principal: Principal, ident: uuid.UUID) -> list[NotificationOut]:
-    await load(s, principal, ident)
+    await load_referral(s, principal, ident)
     rows = (
         await s.execute(
             sa.select(m.Notification)
@@ -122,10 +134,7 @@ async def compliance(
 ) -> list[ComplianceDayOut]:
     """Per department and day (Shanghai): published, family-doctor share published, booked by family
     doctors (incl. priority referrals), released, used. One set-based query."""
-    if principal.role not in (Role.COMMISSION_ADMIN, Role.REFERRAL_COORDINATOR, Role.HIS_SYSTEM) or (
-        principal.role != Role.COMMISSION_ADMIN and principal.institution_id != institution_id
-    ):
-        raise forbidden("compliance is for the hospital itself and the health commission")
+    access.check_compliance_reader(principal, institution_id)
     rows = await s.execute(
         sa.text("""
         SELECT se.department_code, (se.starts_at AT TIME ZONE 'Asia/Shanghai')::date AS day,
@@ -164,3 +173,59 @@ async def compliance(
             )
         )
     return out
+
+
+# ---- slots ----
+
+
+async def find_sessions(
+    s: AsyncSession,
+    page: PageParams,
+    now: datetime,
+    policy: SlotPolicy,
+    starts_from: datetime | None,
+    starts_to: datetime | None,
+    **filters: Any,
+) -> Page[SessionOut]:
+    """$find: open sessions not started yet, with their free slots per pool."""
+    stmt = where_equal(
+        sa.select(m.Session).where(m.Session.status == SessionStatus.OPEN, m.Session.starts_at > now),
+        **filters,
+    )
+    if starts_from:
+        stmt = stmt.where(m.Session.starts_at >= starts_from)
+    if starts_to:
+        stmt = stmt.where(m.Session.starts_at < starts_to)
+    result: Page[Any] = await paginate(s, stmt.order_by(m.Session.starts_at), page, lambda x: x)
+    free = await free_counts(s, [x.id for x in result.items], now)
+    return Page[SessionOut](
+        items=[session_out(x, free[x.id], policy) for x in result.items],
+        total=result.total,
+        limit=result.limit,
+        offset=result.offset,
+    )
+
+
+async def bookings(
+    s: AsyncSession, principal: Principal, page: PageParams, resident_id: uuid.UUID | None
+) -> Page[BookingOut]:
+    """`access.booking_scope` as a filter: a resident's own, or those the caller made or their hospital
+    holds."""
+    scope = access.booking_scope(principal)
+    stmt = sa.select(m.Booking)
+    if scope.resident_id is not None:
+        stmt = stmt.where(m.Booking.resident_id == scope.resident_id)
+    else:
+        stmt = stmt.join(m.Session, m.Session.id == m.Booking.session_id).where(
+            sa.or_(m.Booking.booked_by == scope.booked_by, m.Session.institution_id == scope.institution_id)
+        )
+    stmt = where_equal(stmt, resident_id=resident_id)
+    return await paginate(s, stmt.order_by(m.Booking.created_at.desc()), page, BookingOut.model_validate)
+
+
+async def waitlist_entry(s: AsyncSession, principal: Principal, entry_id: uuid.UUID) -> WaitlistOut:
+    entry = await s.get(m.WaitlistEntry, entry_id)
+    if entry is None:
+        raise access.waitlist_entry_not_found()
+    access.ensure_waitlist_reader(principal, entry.requested_by, entry.resident_id, entry.institution_id)
+    return WaitlistOut.model_validate(entry)

@@ -8,7 +8,7 @@ from shared.app import create_service_app
 from shared.clock import Clock
 from shared.worker import Worker
 
-from .api import catalogues, orgs, people, workforce
+from .api import ROUTERS
 from .settings import RegistrySettings, get_settings
 
 
@@ -16,7 +16,7 @@ def create_app(settings: RegistrySettings | None = None, clock: Clock | None = N
     settings = settings or get_settings()
     app = create_service_app(
         settings,
-        [orgs.router, workforce.router, people.router, catalogues.router],
+        ROUTERS,
         title="Yigongti registry / 医共体基础数据",
         state={"vault": settings.vault(), "clock": clock or Clock()},
     )

@@ -13,15 +13,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.errors import Conflict, Invalid, ItemError, forbidden
-from shared.principal import Principal, Role
+from shared.errors import Conflict, Invalid, ItemError
+from shared.principal import Principal
 
+from ..access import check_claim_sender
 from ..domain.claims import dated_in_future
 from ..domain.claims_batch import FOUR, ClaimFacts, Priced, price_claims
 from ..domain.repricing import Standing, referral_standing
+from ..lookups import Lookups, Years, deductible_met, grassroots_codes, load_lookups
 from ..models import Claim
 from ..schemas import BatchOut, ClaimIn, ClaimOut
-from .claim_lookups import Lookups, Years, deductible_met, grassroots_codes, load_lookups
 
 
 def fingerprint(c: ClaimIn) -> str:
@@ -51,14 +52,6 @@ class BatchErrors:
             f"{len(self.items)} claim(s) refused; nothing in the batch was stored",
             items=self.items[:100],
         )
-
-
-def _check_caller(who: Principal, claims: list[ClaimIn]) -> uuid.UUID:
-    if who.role != Role.HIS_SYSTEM or who.institution_id is None:
-        raise forbidden("claims come from a hospital's HIS system", "结算单须由医疗机构 HIS 系统提交")
-    if any(c.institution_id != who.institution_id for c in claims):
-        raise forbidden("a HIS system posts claims of its own institution only", "HIS 只能提交本机构的结算单")
-    return who.institution_id
 
 
 Fresh = list[tuple[int, ClaimIn, str]]  # index in the batch, claim, county
@@ -182,7 +175,7 @@ def facts_of(c: ClaimIn, county: str, look: Lookups, grassroots: set[tuple[str, 
 async def ingest_claims(
     s: AsyncSession, who: Principal, claims: list[ClaimIn], now: datetime, detail: bool
 ) -> BatchOut:
-    institution_id = _check_caller(who, claims)
+    institution_id = check_claim_sender(who, (c.institution_id for c in claims))
     errors = BatchErrors()
     seen = check_shapes(claims, errors, now)
     errors.raise_if_any()

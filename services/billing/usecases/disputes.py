@@ -13,16 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.crud import check_version
 from shared.db import collect
-from shared.errors import Conflict, Invalid, forbidden, not_found
-from shared.principal import Principal, Role
+from shared.errors import Conflict, Invalid, not_found
+from shared.principal import Principal
 
 from .. import events
+from ..access import check_dispute_opener, check_officer
 from ..domain import ledger as acc
 from ..domain.disputes import DisputeError, DisputeKind, DisputeStatus, decided_amount, dispute_kind
 from ..domain.ledger import Journal
 from ..models import Claim, Dispute, InsuranceYear, RmCommunity
+from ..repository import load_year
 from ..schemas import DecisionIn, DisputeIn, DisputeOut
-from .common import load_year, require_officer
 from .ledger import post_journal
 
 
@@ -37,11 +38,7 @@ async def open_dispute(s: AsyncSession, who: Principal, body: DisputeIn, now: da
     claim = await s.get(Claim, body.claim_id)
     if claim is None:
         raise not_found("结算单", "claim", body.claim_id)
-    if who.role != Role.HIS_SYSTEM or who.institution_id not in await _parties(s, claim):
-        raise forbidden(
-            "only the treating institution or the charged community's lead institution may dispute",
-            "仅就诊机构或被扣费医共体的牵头医院可提出争议",
-        )
+    check_dispute_opener(who, await _parties(s, claim))
     kind = dispute_kind(claim.out_of_community, claim.kind)
     if kind is None:
         raise Conflict(
@@ -131,7 +128,7 @@ async def _current_charge(s: AsyncSession, claim: Claim) -> int:
 async def decide_dispute(
     s: AsyncSession, who: Principal, ident: uuid.UUID, body: DecisionIn, now: datetime
 ) -> DisputeOut:
-    require_officer(who)
+    check_officer(who)
     d = await s.get(Dispute, ident, with_for_update=True)
     if d is None:
         raise not_found("争议", "dispute", ident)

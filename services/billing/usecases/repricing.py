@@ -18,8 +18,8 @@ from ..domain.claims_batch import ClaimFacts, price_claims
 from ..domain.disputes import DisputeKind, DisputeStatus
 from ..domain.ledger import Journal
 from ..domain.repricing import Standing, ledger_adjustment, referral_standing
+from ..lookups import REFERRALS_LOCK, Years, chain_roots, deductible_met
 from ..models import Claim, Dispute, RmReferral
-from .claim_lookups import REFERRALS_LOCK, Years, chain_roots, deductible_met
 from .ledger import post_journal
 
 log = structlog.get_logger()
@@ -27,7 +27,7 @@ log = structlog.get_logger()
 
 async def lock_referral_events(s: AsyncSession) -> None:
     """Held by the consumer while it applies a referral event and prices its claims again (see
-    claim_lookups.REFERRALS_LOCK: claims naming referrals wait meanwhile, and are waited for)."""
+    lookups.REFERRALS_LOCK: claims naming referrals wait meanwhile, and are waited for)."""
     await s.execute(sa.select(sa.func.pg_advisory_xact_lock(REFERRALS_LOCK)))
 
 

@@ -16,6 +16,7 @@ from shared.errors import Conflict, Invalid
 from shared.principal import Principal
 
 from .. import events
+from ..access import check_officer
 from ..domain import ledger as acc
 from ..domain.budget import CommunityBudget, prepayments
 from ..domain.parameters import YearParameters
@@ -40,8 +41,8 @@ from ..models import (
     RmTeam,
     Settlement,
 )
+from ..repository import load_year
 from ..schemas import RunOut
-from .common import load_year, require_officer
 from .ledger import balances, post_journal
 
 
@@ -72,7 +73,7 @@ async def run_prepayment(
     s: AsyncSession, who: Principal, county: str, year: int, month: int, now: datetime
 ) -> RunOut:
     """1/12 of each community's budget, the quality deposit withheld; once per community and month."""
-    require_officer(who)
+    check_officer(who)
     _month(month)
     row, params = await load_year(s, county, year)
     if row.status == "settled":
@@ -175,7 +176,7 @@ async def close_month(
     s: AsyncSession, who: Principal, county: str, year: int, month: int, now: datetime
 ) -> RunOut:
     """Months close in order; a closed month takes no more claims. Closing a closed month changes nothing."""
-    require_officer(who)
+    check_officer(who)
     _month(month)
     row, params = await load_year(s, county, year, lock=True)
     if month <= row.closed_months:
@@ -203,7 +204,7 @@ async def settle_year(
 ) -> RunOut:
     """Close the months still open, then settle every community: final DIP, contract fees, the budget
     remainder, the deposit by score, the surplus or overspend. Once per year."""
-    require_officer(who)
+    check_officer(who)
     row, params = await load_year(s, county, year, lock=True)
     if row.status == "settled":
         return RunOut(kind="settlement", county_code=county, year=year, posted=False, journals=[])

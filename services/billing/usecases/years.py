@@ -13,32 +13,22 @@ from shared.errors import Conflict, Invalid
 from shared.principal import Principal
 
 from .. import events
+from ..access import check_officer
 from ..domain.budget import community_budgets, county_fund, fund_year
 from ..domain.parameters import check_parameters
 from ..domain.postings import budget_journal
 from ..models import Budget, InsuranceYear, ParameterVersion, RmCommunity
-from ..schemas import BudgetOut, ParametersIn, ParameterVersionOut, RunOut
-from .common import require_officer, to_domain
+from ..queries import version_out
+from ..repository import budgets_of, to_domain
+from ..schemas import ParametersIn, ParameterVersionOut, RunOut
 from .ledger import post_journal
-
-
-def _version_out(row: ParameterVersion, in_use: int | None) -> ParameterVersionOut:
-    return ParameterVersionOut(
-        county_code=row.county_code,
-        year=row.year,
-        version=row.version,
-        parameters=row.parameters,
-        created_by=row.created_by,
-        created_at=row.created_at,
-        in_use=row.version == in_use,
-    )
 
 
 async def set_parameters(
     s: AsyncSession, who: Principal, county: str, year: int, body: ParametersIn, now: datetime
 ) -> ParameterVersionOut:
     """Store a new version; refused once the year's budgets are derived (they are frozen then)."""
-    require_officer(who)
+    check_officer(who)
     await s.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"params:{county}:{year}"))))
     if await s.get(InsuranceYear, (county, year)) is not None:
         raise Conflict(
@@ -78,24 +68,12 @@ async def set_parameters(
     )
     s.add(row)
     await s.flush()
-    return _version_out(row, None)
-
-
-async def parameter_versions(s: AsyncSession, county: str, year: int) -> list[ParameterVersionOut]:
-    year_row = await s.get(InsuranceYear, (county, year))
-    rows = (
-        await s.scalars(
-            sa.select(ParameterVersion)
-            .where(ParameterVersion.county_code == county, ParameterVersion.year == year)
-            .order_by(ParameterVersion.version)
-        )
-    ).all()
-    return [_version_out(r, year_row.parameter_version if year_row else None) for r in rows]
+    return version_out(row, None)
 
 
 async def derive_budgets(s: AsyncSession, who: Principal, county: str, year: int, now: datetime) -> RunOut:
     """Budgets of every community from the latest parameters; deriving twice changes nothing."""
-    require_officer(who)
+    check_officer(who)
     await s.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"params:{county}:{year}"))))
     existing = await s.get(InsuranceYear, (county, year))
     if existing is None:
@@ -129,7 +107,7 @@ async def derive_budgets(s: AsyncSession, who: Principal, county: str, year: int
         await s.flush()
         journal = budget_journal(county, year, county_lines, budgets)
         await post_journal(s, journal, county, year, None, now, county)
-        for budget in await _budgets(s, county, year):  # each community's budget with its derivation
+        for budget in await budgets_of(s, county, year):  # each community's budget with its derivation
             collect(s, events.budget_derived(budget))
         return RunOut(
             kind="budget",
@@ -139,19 +117,3 @@ async def derive_budgets(s: AsyncSession, who: Principal, county: str, year: int
             journals=[{"key": journal.key, "lines": len(journal.lines)}],
         )
     return RunOut(kind="budget", county_code=county, year=year, posted=False, journals=[])
-
-
-async def _budgets(s: AsyncSession, county: str, year: int) -> list[Budget]:
-    return list(
-        (
-            await s.scalars(
-                sa.select(Budget)
-                .where(Budget.county_code == county, Budget.year == year)
-                .order_by(Budget.community_id)
-            )
-        ).all()
-    )
-
-
-async def list_budgets(s: AsyncSession, county: str, year: int) -> list[BudgetOut]:
-    return [BudgetOut.model_validate(r) for r in await _budgets(s, county, year)]

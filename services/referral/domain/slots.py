@@ -1,6 +1,7 @@
 """Appointment slots (号源): the family-doctor share of every county session (≥ 40 %, 004 §十), the
 priority sub-pool for family-doctor referrals (000 §5), booking windows, holds, release and waitlist
-order. Plain rules; the database enforces them atomically around these numbers."""
+order, and the statuses of sessions, slots (a hold is a slot held), bookings and waitlist entries (the
+database stores their values). Plain rules; the database enforces them atomically around these numbers."""
 
 from __future__ import annotations
 
@@ -28,6 +29,31 @@ class ResourceType(StrEnum):
     ULTRASOUND = "ultrasound"
     ENDOSCOPY = "endoscopy"
     DR = "dr"  # digital radiography
+
+
+class SessionStatus(StrEnum):
+    OPEN = "open"
+    CANCELLED = "cancelled"  # stopped by the hospital; its bookings moved or waitlisted
+
+
+class SlotStatus(StrEnum):
+    FREE = "free"
+    HELD = "held"  # a hold ($hold or a waitlist offer): kept for one resident until hold_expires_at
+    BOOKED = "booked"
+
+
+class BookingStatus(StrEnum):
+    BOOKED = "booked"
+    CANCELLED = "cancelled"
+    ATTENDED = "attended"
+    NO_SHOW = "no_show"
+
+
+class WaitlistStatus(StrEnum):
+    WAITING = "waiting"
+    OFFERED = "offered"  # a freed slot is held for the entry until offer_expires_at
+    BOOKED = "booked"  # the offered hold was confirmed
+    CANCELLED = "cancelled"
 
 
 class Channel(StrEnum):

@@ -1,6 +1,6 @@
-"""What every referral change does: check who acts, move the state, write the timeline, notify the
-referrer and the resident, and raise the events — all in the caller's unit of work (which writes the
-events to the outbox when it commits)."""
+"""What every referral change does: check who acts (`access.sides_of`), move the state, write the
+timeline, notify the referrer and the resident, and raise the events — all in the caller's unit of work
+(which writes the events to the outbox when it commits)."""
 
 from __future__ import annotations
 
@@ -8,22 +8,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.crud import check_version
 from shared.db import collect
-from shared.errors import NotFound
-from shared.principal import Principal, Role
+from shared.principal import Principal
 
 from .. import events
 from .. import models as m
-from ..domain.states import Action, Side, Status, next_status
+from ..access import sides_of
+from ..domain.states import Action, Status, next_status
 from ..schemas import ReferralOut
-
-SYSTEM = Principal(subject="system", role=Role.COMMISSION_ADMIN)
-CLINICAL = {Role.VILLAGE_DOCTOR, Role.FAMILY_DOCTOR, Role.SPECIALIST, Role.REFERRAL_COORDINATOR}
-RECEIVING = {Role.REFERRAL_COORDINATOR, Role.SPECIALIST, Role.FAMILY_DOCTOR}
 
 MESSAGES: dict[str, tuple[str, str]] = {
     "submitted": ("转诊已提交，等待接收医院答复", "Referral submitted; waiting for the receiving hospital"),
@@ -52,46 +47,6 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "follow_up_visit": ("已完成一次随访", "A follow-up visit was recorded"),
     "follow_up_missed": ("随访逾期未完成", "A follow-up visit was missed"),
 }
-
-
-def sides_of(principal: Principal, r: m.Referral) -> set[Side]:
-    sides: set[Side] = set()
-    if principal is SYSTEM:
-        return {Side.SYSTEM}
-    inst = principal.institution_id
-    if inst is None:
-        return sides
-    if inst == r.from_institution_id and principal.role in CLINICAL:
-        sides.add(Side.SENDER)
-    if inst == r.to_institution_id and principal.role in RECEIVING:
-        sides.add(Side.RECEIVER)
-    if inst == r.approver_institution_id and principal.role == Role.REFERRAL_COORDINATOR:
-        sides.add(Side.APPROVER)
-    return sides
-
-
-def can_read(principal: Principal, r: m.Referral) -> bool:
-    if principal.role == Role.COMMISSION_ADMIN:
-        return True
-    if principal.role == Role.RESIDENT:
-        return principal.resident_id == r.resident_id
-    return principal.institution_id is not None and principal.institution_id in {
-        r.from_institution_id,
-        r.to_institution_id,
-        r.approver_institution_id,
-    }
-
-
-async def load(
-    s: AsyncSession, principal: Principal, ident: uuid.UUID, *, for_update: bool = False
-) -> m.Referral:
-    stmt = sa.select(m.Referral).where(m.Referral.id == ident)
-    if for_update:
-        stmt = stmt.with_for_update()
-    r = (await s.execute(stmt)).scalar_one_or_none()
-    if r is None or not can_read(principal, r):  # another community's referral does not exist for you
-        raise NotFound("not-found", "转诊不存在", "Referral not found", detail=str(ident))
-    return r
 
 
 async def record(

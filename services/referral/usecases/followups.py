@@ -8,14 +8,14 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.errors import Conflict, NotFound, forbidden
-from shared.principal import Principal, Role
+from shared.errors import Conflict, NotFound
+from shared.principal import Principal
 
 from .. import models as m
+from ..access import check_visit_recorder, owns_a_visit
+from ..repository import load_referral
 from ..schemas import FollowUpVisitOut, VisitDoneIn
-from .common import load, record
-
-FOLLOW_UP_ROLES = {Role.FAMILY_DOCTOR, Role.VILLAGE_DOCTOR, Role.REFERRAL_COORDINATOR}
+from .common import record
 
 
 async def visits_of(s: AsyncSession, principal: Principal, referral_id: uuid.UUID) -> list[FollowUpVisitOut]:
@@ -30,8 +30,8 @@ async def visits_of(s: AsyncSession, principal: Principal, referral_id: uuid.UUI
         .scalars()
         .all()
     )
-    if not rows or not any(principal.institution_id == v.owner_institution_id for v in rows):
-        await load(s, principal, referral_id)  # the owner team's institution may read them too
+    if not rows or not owns_a_visit(principal, {v.owner_institution_id for v in rows}):
+        await load_referral(s, principal, referral_id)  # the referral's parties read them too
     return [FollowUpVisitOut.model_validate(v) for v in rows]
 
 
@@ -41,8 +41,7 @@ async def record_visit(
     visit = await s.get(m.FollowUpVisit, visit_id, with_for_update=True)
     if visit is None:
         raise NotFound("not-found", "随访记录不存在", "Follow-up visit not found")
-    if principal.institution_id != visit.owner_institution_id or principal.role not in FOLLOW_UP_ROLES:
-        raise forbidden("only the owning family-doctor team's institution records this visit")
+    check_visit_recorder(principal, visit.owner_institution_id)
     if visit.done_at is not None:
         raise Conflict("visit-done", "该次随访已记录", "This visit is already recorded")
     visit.done_at, visit.done_by, visit.note = now, principal.subject, body.note

@@ -10,11 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import SHANGHAI
 from shared.crud import check_version
-from shared.errors import Conflict, Invalid, forbidden
-from shared.principal import Principal, Role
+from shared.errors import Conflict, Invalid
+from shared.principal import Principal
 
 from .. import lookups
 from .. import models as m
+from ..access import SYSTEM, check_emergency_reviewer, check_sender
 from ..domain.followup import plan_visits
 from ..domain.rules import (
     Direction,
@@ -29,6 +30,7 @@ from ..domain.rules import (
     needs_approval,
 )
 from ..domain.states import Action, Status
+from ..repository import load_referral
 from ..schemas import (
     CancelIn,
     CompleteIn,
@@ -41,21 +43,13 @@ from ..schemas import (
     ScheduleIn,
     Versioned,
 )
-from .common import SYSTEM, load, record, transition
-
-SENDERS = {
-    Direction.UP: {Role.VILLAGE_DOCTOR, Role.FAMILY_DOCTOR},
-    Direction.DOWN: {Role.SPECIALIST, Role.REFERRAL_COORDINATOR},
-}
+from .common import record, transition
 
 
 async def submit_referral(
     s: AsyncSession, principal: Principal, body: ReferralIn, now: datetime, policy: Policy
 ) -> ReferralOut:
-    if principal.institution_id != body.from_institution_id or principal.role not in SENDERS[body.direction]:
-        raise forbidden(
-            f"a {principal.role} of another institution cannot send this {body.direction}ward referral"
-        )
+    check_sender(principal, body.from_institution_id, body.direction)
     practitioner_id = body.from_practitioner_id or principal.practitioner_id
     today = now.astimezone(SHANGHAI).date()
     resident = await lookups.resident(s, body.resident_id)
@@ -168,7 +162,7 @@ async def _plan_follow_up(
 async def revoke_replaced(
     s: AsyncSession, principal: Principal, old_id: uuid.UUID, resident_id: uuid.UUID, now: datetime
 ) -> None:
-    old = await load(s, principal, old_id, for_update=True)
+    old = await load_referral(s, principal, old_id, for_update=True)
     if old.resident_id != resident_id or old.from_institution_id != principal.institution_id:
         raise Invalid(
             "replaces-other",
@@ -189,7 +183,7 @@ async def act(
     policy: Policy,
 ) -> ReferralOut:
     """One receiver / approver / sender step."""
-    r = await load(s, principal, ident, for_update=True)
+    r = await load_referral(s, principal, ident, for_update=True)
     before, _ = await transition(s, principal, r, action, body.version, now)
     detail: dict[str, Any] = {}
     if isinstance(body, NoteIn) and body.note:
@@ -256,9 +250,8 @@ async def review_emergency(
     s: AsyncSession, principal: Principal, ident: uuid.UUID, body: NoteIn, now: datetime
 ) -> ReferralOut:
     """The lead hospital reviews an emergency out-of-county referral after the fact."""
-    r = await load(s, principal, ident, for_update=True)
-    if principal.institution_id != r.approver_institution_id or principal.role != Role.REFERRAL_COORDINATOR:
-        raise forbidden("only the lead hospital's referral office reviews out-of-county emergencies")
+    r = await load_referral(s, principal, ident, for_update=True)
+    check_emergency_reviewer(principal, r)
     if not r.emergency_review_pending:
         raise Conflict("no-review-pending", "此转诊无需事后审核", "This referral has no review pending")
     check_version(r, body.version)

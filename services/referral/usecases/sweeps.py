@@ -19,11 +19,12 @@ from shared.clock import SHANGHAI, Clock
 from shared.db import Database
 
 from .. import models as m
+from ..access import SYSTEM
 from ..domain.followup import is_missed
 from ..domain.rules import Policy
 from ..domain.slots import SlotPolicy
 from ..domain.states import Action, Status
-from .common import SYSTEM, record, transition
+from .common import record, transition
 from .slots import release_unbooked
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from shared.pagination import Page as PageOf
+from shared.pagination import Page
 
 from .. import models as m
 from .. import queries
@@ -16,7 +16,7 @@ from .. import repository as repo
 from ..domain.catalogues import Catalogue
 from ..schemas import CatalogueEntryIn, CatalogueEntryOut, CatalogueSummaryOut
 from ..usecases import catalogues
-from .deps import Page, Session, reference_data_access, write
+from .deps import Paging, Session, reference_data_access, write
 
 router = APIRouter(prefix="/v1", tags=["catalogues"], dependencies=[Depends(reference_data_access)])
 
@@ -26,17 +26,17 @@ async def add_entry(body: CatalogueEntryIn, request: Request) -> JSONResponse:
     return await write(request, body, lambda s: catalogues.add_entry(s, body), 201)
 
 
-@router.get("/catalogue-entries", response_model=PageOf[CatalogueEntryOut])
+@router.get("/catalogue-entries", response_model=Page[CatalogueEntryOut])
 async def list_entries(
     s: Session,
-    page: Page,
+    page: Paging,
     county_code: str | None = None,
     catalogue: Catalogue | None = None,
     tier: str | None = None,
     icd10: str | None = None,
     active: bool | None = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
-) -> PageOf[CatalogueEntryOut]:
+) -> Page[CatalogueEntryOut]:
     return await queries.list_catalogue(
         s,
         page,

@@ -1,5 +1,7 @@
-"""What every registry router needs: database, PII vault, clock, paging, the caller and what they may
-write (the rules are `access.py`), writes."""
+"""What every registry router needs: the database, the PII vault, the clock, a read session, paging, the
+caller and what they may write (the rules are `access.py`), and writes in one unit of work that honour
+Idempotency-Key. The same names (`clock`, `Clk`, `Session`, `Paging`, `write`) in every service's
+`api/deps.py`."""
 
 from __future__ import annotations
 
@@ -22,22 +24,36 @@ from shared.writes import idempotent_write
 from ..access import check_people_writer, check_reference_data_writer
 from ..models import idempotency_keys
 
+__all__ = [
+    "Clk",
+    "Paging",
+    "Session",
+    "Vault",
+    "clock",
+    "database",
+    "people_access",
+    "reference_data_access",
+    "request_id",
+    "vault",
+    "write",
+]
+
 READS = ("GET", "HEAD")
 
 
-def get_db(request: Request) -> Database:
+def database(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_vault(request: Request) -> PiiVault:
-    vault: PiiVault = request.app.state.vault
-    return vault
+def vault(request: Request) -> PiiVault:
+    v: PiiVault = request.app.state.vault
+    return v
 
 
-def get_clock(request: Request) -> Clock:
-    clock: Clock = request.app.state.clock
-    return clock
+def clock(request: Request) -> Clock:
+    c: Clock = request.app.state.clock
+    return c
 
 
 def request_id() -> str | None:
@@ -62,9 +78,8 @@ def people_access(request: Request) -> Principal:
 
 
 Session = ReadSession
-Page = Paging
-Vault = Annotated[PiiVault, Depends(get_vault)]
-Clk = Annotated[Clock, Depends(get_clock)]
+Vault = Annotated[PiiVault, Depends(vault)]
+Clk = Annotated[Clock, Depends(clock)]
 
 
 async def write(

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from shared.pagination import Page as PageOf
+from shared.pagination import Page
 
 from .. import models as m
 from .. import queries
@@ -26,7 +26,7 @@ from ..schemas import (
     RegionOut,
 )
 from ..usecases import orgs
-from .deps import Page, Session, reference_data_access, write
+from .deps import Paging, Session, reference_data_access, write
 
 router = APIRouter(prefix="/v1", tags=["organisations"], dependencies=[Depends(reference_data_access)])
 
@@ -36,8 +36,8 @@ async def create_region(body: RegionIn, request: Request) -> JSONResponse:
     return await write(request, body, lambda s: orgs.create_region(s, body), 201)
 
 
-@router.get("/regions", response_model=PageOf[RegionOut])
-async def list_regions(s: Session, page: Page, parent_code: str | None = None) -> PageOf[RegionOut]:
+@router.get("/regions", response_model=Page[RegionOut])
+async def list_regions(s: Session, page: Paging, parent_code: str | None = None) -> Page[RegionOut]:
     return await queries.list_regions(s, page, parent_code)
 
 
@@ -51,10 +51,10 @@ async def create_community(body: CommunityIn, request: Request) -> JSONResponse:
     return await write(request, body, lambda s: orgs.create_community(s, body), 201)
 
 
-@router.get("/communities", response_model=PageOf[CommunityOut])
+@router.get("/communities", response_model=Page[CommunityOut])
 async def list_communities(
-    s: Session, page: Page, county_code: str | None = None, active: bool | None = None
-) -> PageOf[CommunityOut]:
+    s: Session, page: Paging, county_code: str | None = None, active: bool | None = None
+) -> Page[CommunityOut]:
     return await queries.list_communities(s, page, county_code, active)
 
 
@@ -78,16 +78,16 @@ async def create_institution(body: InstitutionIn, request: Request) -> JSONRespo
     return await write(request, body, lambda s: orgs.create_institution(s, body), 201)
 
 
-@router.get("/institutions", response_model=PageOf[InstitutionOut])
+@router.get("/institutions", response_model=Page[InstitutionOut])
 async def list_institutions(
     s: Session,
-    page: Page,
+    page: Paging,
     q: Annotated[str | None, Query(max_length=100)] = None,
     community_id: uuid.UUID | None = None,
     tier: Tier | None = None,
     kind: InstitutionType | None = None,
     active: bool | None = None,
-) -> PageOf[InstitutionOut]:
+) -> Page[InstitutionOut]:
     return await queries.list_institutions(
         s, page, q, community_id=community_id, tier=tier, kind=kind, active=active
     )

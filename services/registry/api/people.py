@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
 from shared.errors import not_found
-from shared.pagination import Page as PageOf
+from shared.pagination import Page
 from shared.principal import Principal, Role
 
 from .. import models as m
@@ -36,7 +36,7 @@ from ..schemas import (
     TerminationIn,
 )
 from ..usecases import people
-from .deps import Clk, Page, Session, Vault, get_db, people_access, request_id, write
+from .deps import Clk, Paging, Session, Vault, database, people_access, request_id, write
 
 # coverage counts years back from this date: a year-22 date used to be a 500 (found by the fuzzer)
 AsOf = Annotated[date | None, Query(ge=date(1900, 1, 1), le=date(2199, 12, 31), description="as of this day")]
@@ -52,11 +52,11 @@ async def create_resident(body: ResidentIn, request: Request, vault: Vault, call
     return await write(request, body, lambda s: people.create_resident(s, vault, body), 201)
 
 
-@router.get("/residents", response_model=PageOf[ResidentOut])
+@router.get("/residents", response_model=Page[ResidentOut])
 async def list_residents(
     request: Request,
     vault: Vault,
-    page: Page,
+    page: Paging,
     caller: Caller,
     q: Annotated[str | None, Query(max_length=100, description="part of the name")] = None,
     national_id: Annotated[
@@ -68,7 +68,7 @@ async def list_residents(
     community_id: uuid.UUID | None = None,
     key_population: KeyPopulation | None = None,
     active: bool | None = None,
-) -> PageOf[ResidentOut]:
+) -> Page[ResidentOut]:
     """Staff list their own community; the commission any; a resident finds only themselves."""
     id_hashes = phone_hashes = None
     if national_id is not None:
@@ -80,7 +80,7 @@ async def list_residents(
         filters["id"] = own_resident(caller)
     else:
         filters["community_id"] = scope_community(caller, community_id)
-    async with get_db(request).uow() as uow:
+    async with database(request).uow() as uow:
         result = await queries.list_residents(
             uow.session, page, q, key_population, id_hashes, phone_hashes, **filters
         )
@@ -110,7 +110,7 @@ async def reveal_identity(
     ident: uuid.UUID, request: Request, vault: Vault, caller: Caller
 ) -> ResidentIdentityOut:
     """The unmasked national ID and phone. Every call is written to the PII access log, refused ones too."""
-    async with get_db(request).uow() as uow:
+    async with database(request).uow() as uow:
         out = await people.reveal_identity(uow.session, vault, ident, caller, request_id())
         await uow.commit()  # the audit row stays even when the answer is a 404
     if out is None:
@@ -135,16 +135,16 @@ async def sign_contract(body: ContractIn, request: Request, clock: Clk, caller: 
     return await write(request, body, lambda s: people.create_contract(s, body, clock.today(), caller), 201)
 
 
-@router.get("/contracts", response_model=PageOf[ContractOut])
+@router.get("/contracts", response_model=Page[ContractOut])
 async def list_contracts(
     s: Session,
-    page: Page,
+    page: Paging,
     caller: Caller,
     community_id: uuid.UUID | None = None,
     team_id: uuid.UUID | None = None,
     resident_id: uuid.UUID | None = None,
     status: ContractStatus | None = None,
-) -> PageOf[ContractOut]:
+) -> Page[ContractOut]:
     if caller.role == Role.RESIDENT:
         resident_id, community_id = own_resident(caller), None
     else:

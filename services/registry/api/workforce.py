@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from shared.pagination import Page as PageOf
+from shared.pagination import Page
 
 from .. import models as m
 from .. import queries
@@ -24,7 +24,7 @@ from ..schemas import (
     TeamPatch,
 )
 from ..usecases import workforce
-from .deps import Page, Session, reference_data_access, write
+from .deps import Paging, Session, reference_data_access, write
 
 router = APIRouter(prefix="/v1", tags=["workforce"], dependencies=[Depends(reference_data_access)])
 
@@ -34,16 +34,16 @@ async def create_practitioner(body: PractitionerIn, request: Request) -> JSONRes
     return await write(request, body, lambda s: workforce.create_practitioner(s, body), 201)
 
 
-@router.get("/practitioners", response_model=PageOf[PractitionerOut])
+@router.get("/practitioners", response_model=Page[PractitionerOut])
 async def list_practitioners(
     s: Session,
-    page: Page,
+    page: Paging,
     q: Annotated[str | None, Query(max_length=100)] = None,
     institution_id: uuid.UUID | None = None,
     title: Title | None = None,
     general_practitioner: bool | None = None,
     active: bool | None = None,
-) -> PageOf[PractitionerOut]:
+) -> Page[PractitionerOut]:
     return await queries.list_practitioners(
         s,
         page,
@@ -80,14 +80,14 @@ async def create_team(body: TeamIn, request: Request) -> JSONResponse:
     return await write(request, body, lambda s: workforce.create_team(s, body), 201)
 
 
-@router.get("/teams", response_model=PageOf[TeamOut])
+@router.get("/teams", response_model=Page[TeamOut])
 async def list_teams(
     s: Session,
-    page: Page,
+    page: Paging,
     community_id: uuid.UUID | None = None,
     institution_id: uuid.UUID | None = None,
     active: bool | None = None,
-) -> PageOf[TeamOut]:
+) -> Page[TeamOut]:
     return await queries.list_teams(
         s, page, community_id=community_id, institution_id=institution_id, active=active
     )

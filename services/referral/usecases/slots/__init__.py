@@ -1,5 +1,6 @@
 """Appointment slots (号源): publishing sessions, holding and booking, cancellations and no-shows, the
-waitlist and the release of unbooked family-doctor slots. One module per role; routers import from here."""
+waitlist and the release of unbooked family-doctor slots. One module per role; the routers and queries
+import from here."""
 
 from .booking import book, confirm_hold, hold
 from .cancellations import cancel_booking, mark_no_show

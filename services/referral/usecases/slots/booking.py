@@ -13,68 +13,64 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import SHANGHAI
 from shared.db import collect
-from shared.errors import Conflict, Forbidden, Invalid, NotFound, forbidden
+from shared.errors import Conflict, Invalid, NotFound
 from shared.principal import Principal, Role
 
-from ... import events, lookups
+from ... import access, events, lookups
 from ... import models as m
 from ...domain.slots import (
+    BookingStatus,
     Channel,
     Pool,
     SlotPolicy,
+    SlotStatus,
+    WaitlistStatus,
     open_pools,
     opens_at,
     pools_for,
 )
 from ...domain.states import Action, Status
+from ...repository import load_referral
 from ...schemas import BookIn, BookingOut, HoldOut
 from .. import slot_memory
-from ..common import load, record, transition
+from ..common import record, transition
 from .sessions import SessionLike, load_session
 
 
 async def booking_channel(
     s: AsyncSession, principal: Principal, body: BookIn, sess: SessionLike, now: datetime
 ) -> tuple[Channel, m.Referral | None]:
-    """Who books decides the pools: residents the public pool for themselves, family doctors their
-    contracted residents, the receiving hospital's referral office any pool for an accepted referral."""
+    """The channel the caller books through (`access.booking_channel`), checked against the data: the
+    resident exists, a family doctor's team holds their contract, a referral office's referral is
+    accepted, for this resident and addressed to this hospital."""
     if principal.role != Role.FAMILY_DOCTOR:
         await lookups.resident(s, body.resident_id)
-    if principal.role == Role.RESIDENT:
-        if principal.resident_id != body.resident_id:
-            raise forbidden("a resident books only for themselves")
-        return Channel.RESIDENT, None
-    if principal.role == Role.FAMILY_DOCTOR:
+    channel = access.booking_channel(principal, body.resident_id, sess.institution_id)
+    if channel == Channel.FAMILY_DOCTOR:
         members = await lookups.resident_and_team(s, body.resident_id, now.astimezone(SHANGHAI).date())
-        if principal.practitioner_id not in members:
-            raise Forbidden(
-                "not-contracted",
-                "只能为本团队签约居民预约家庭医生号源",
-                "Family-doctor slots are for residents contracted with your team",
-            )
-        return Channel.FAMILY_DOCTOR, None
-    if principal.role == Role.REFERRAL_COORDINATOR and principal.institution_id == sess.institution_id:
-        if body.referral_id is None:
-            raise Invalid(
-                "referral-required",
-                "转诊中心预约须关联已接收的转诊",
-                "The referral office books for an accepted referral: give referral_id",
-            )
-        referral = await load(s, principal, body.referral_id, for_update=True)
-        if referral.status != Status.ACCEPTED or referral.resident_id != body.resident_id:
-            raise Conflict(
-                "referral-not-accepted",
-                "转诊须为已接收状态且属于该居民",
-                "The referral must be accepted and for this resident",
-            )
-        if referral.to_institution_id != sess.institution_id:
-            raise Invalid(
-                "referral-other-hospital",
-                "转诊的接收机构不是该医院",
-                "The referral is addressed to another hospital",
-            )
-        return Channel.COORDINATOR, referral
-    raise forbidden(f"a {principal.role} cannot book this session")
+        access.check_contracted(principal, members)
+    if channel != Channel.COORDINATOR:
+        return channel, None
+    if body.referral_id is None:
+        raise Invalid(
+            "referral-required",
+            "转诊中心预约须关联已接收的转诊",
+            "The referral office books for an accepted referral: give referral_id",
+        )
+    referral = await load_referral(s, principal, body.referral_id, for_update=True)
+    if referral.status != Status.ACCEPTED or referral.resident_id != body.resident_id:
+        raise Conflict(
+            "referral-not-accepted",
+            "转诊须为已接收状态且属于该居民",
+            "The referral must be accepted and for this resident",
+        )
+    if referral.to_institution_id != sess.institution_id:
+        raise Invalid(
+            "referral-other-hospital",
+            "转诊的接收机构不是该医院",
+            "The referral is addressed to another hospital",
+        )
+    return channel, referral
 
 
 def no_free_slot() -> Conflict:
@@ -104,7 +100,7 @@ async def grab_slot(
     sess: SessionLike,
     pools: list[Pool],
     now: datetime,
-    status: str,
+    status: SlotStatus,
     resident_id: uuid.UUID,
     referral_id: uuid.UUID | None,
     hold_id: uuid.UUID | None = None,
@@ -174,7 +170,7 @@ async def confirm_booking(
         "channel": str(channel),
         "referral_id": referral.id if referral else None,
         "booked_by": principal.subject,
-        "status": "booked",
+        "status": BookingStatus.BOOKED,
         "created_at": now,
     }
     inserted = (
@@ -217,7 +213,7 @@ async def book(
     sess = await load_session(s, body.session_id, now)
     channel, referral, pools = await bookable_pools(s, principal, body, sess, now, policy)
     slot_id, pool = await grab_slot(
-        s, sess, pools, now, "booked", body.resident_id, body.referral_id, remember_full=True
+        s, sess, pools, now, SlotStatus.BOOKED, body.resident_id, body.referral_id, remember_full=True
     )
     return await confirm_booking(s, principal, sess, slot_id, pool, channel, body.resident_id, referral, now)
 
@@ -229,7 +225,16 @@ async def hold(
     _, _, pools = await bookable_pools(s, principal, body, sess, now, policy)
     hold_id, expires = uuid.uuid4(), now + policy.hold_for
     slot_id, pool = await grab_slot(
-        s, sess, pools, now, "held", body.resident_id, body.referral_id, hold_id, expires, remember_full=True
+        s,
+        sess,
+        pools,
+        now,
+        SlotStatus.HELD,
+        body.resident_id,
+        body.referral_id,
+        hold_id,
+        expires,
+        remember_full=True,
     )
     return HoldOut(hold_id=hold_id, slot_id=slot_id, session_id=sess.id, pool=pool, expires_at=expires)
 
@@ -240,7 +245,7 @@ async def confirm_hold(
     slot = (
         await s.execute(sa.select(m.Slot).where(m.Slot.hold_id == hold_id).with_for_update())
     ).scalar_one_or_none()
-    if slot is None or slot.status != "held":
+    if slot is None or slot.status != SlotStatus.HELD:
         raise NotFound("not-found", "预留不存在", "Hold not found")
     if slot.hold_expires_at is None or slot.hold_expires_at <= now:
         raise Conflict("hold-expired", "号源预留已过期", "The hold expired; the slot went back to its pool")
@@ -250,14 +255,14 @@ async def confirm_hold(
     )
     sess = await load_session(s, slot.session_id, now)
     channel, referral = await booking_channel(s, principal, body, sess, now)
-    slot.status, slot.hold_id, slot.hold_expires_at = "booked", None, None
+    slot.status, slot.hold_id, slot.hold_expires_at = SlotStatus.BOOKED, None, None
     await s.flush()
     out = await confirm_booking(
         s, principal, sess, slot.id, slot.pool, channel, body.resident_id, referral, now
     )
     await s.execute(
         sa.update(m.WaitlistEntry)
-        .where(m.WaitlistEntry.offered_slot_id == slot.id, m.WaitlistEntry.status == "offered")
-        .values(status="booked")
+        .where(m.WaitlistEntry.offered_slot_id == slot.id, m.WaitlistEntry.status == WaitlistStatus.OFFERED)
+        .values(status=WaitlistStatus.BOOKED)
     )
     return out

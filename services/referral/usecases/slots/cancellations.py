@@ -9,14 +9,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import collect
-from shared.errors import Conflict, NotFound
-from shared.principal import Principal, Role
+from shared.errors import Conflict
+from shared.principal import Principal
 
-from ... import events
+from ... import access, events
 from ... import models as m
-from ...domain.slots import (
-    SlotPolicy,
-)
+from ...domain.slots import BookingStatus, SlotPolicy, SlotStatus
 from ...schemas import BookingOut
 from .. import slot_memory
 from .waitlist import offer_to_waitlist
@@ -27,20 +25,14 @@ async def cancel_booking(
 ) -> BookingOut:
     booking = await s.get(m.Booking, booking_id, with_for_update=True)
     if booking is None:
-        raise NotFound("not-found", "预约不存在", "Booking not found")
+        raise access.booking_not_found()
     sess = await s.get(m.Session, booking.session_id)
     assert sess is not None
-    mine = (
-        (principal.role == Role.RESIDENT and principal.resident_id == booking.resident_id)
-        or principal.subject == booking.booked_by
-        or (principal.role == Role.REFERRAL_COORDINATOR and principal.institution_id == sess.institution_id)
-    )
-    if not mine:
-        raise NotFound("not-found", "预约不存在", "Booking not found")
-    if booking.status != "booked":
+    access.ensure_booking_holder(principal, booking.resident_id, booking.booked_by, sess.institution_id)
+    if booking.status != BookingStatus.BOOKED:
         raise Conflict("booking-not-active", "预约已取消或已结束", "The booking is no longer active")
-    booking.status, booking.cancelled_at = "cancelled", now
-    await s.execute(sa.update(m.Slot).where(m.Slot.id == booking.slot_id).values(status="free"))
+    booking.status, booking.cancelled_at = BookingStatus.CANCELLED, now
+    await s.execute(sa.update(m.Slot).where(m.Slot.id == booking.slot_id).values(status=SlotStatus.FREE))
     await s.flush()
     slot_memory.slot_freed(sess.id)
     collect(s, events.booking_cancelled(booking))
@@ -54,20 +46,16 @@ async def mark_no_show(
 ) -> BookingOut:
     booking = await s.get(m.Booking, booking_id, with_for_update=True)
     sess = await s.get(m.Session, booking.session_id) if booking else None
-    if (
-        booking is None
-        or sess is None
-        or principal.institution_id != sess.institution_id
-        or principal.role not in (Role.REFERRAL_COORDINATOR, Role.HIS_SYSTEM)
-    ):
-        raise NotFound("not-found", "预约不存在", "Booking not found")
-    if booking.status != "booked" or sess.starts_at > now:
+    if booking is None or sess is None:
+        raise access.booking_not_found()
+    access.ensure_no_show_recorder(principal, sess.institution_id)
+    if booking.status != BookingStatus.BOOKED or sess.starts_at > now:
         raise Conflict(
             "no-show-too-early",
             "只能在出诊开始后登记爽约",
             "A no-show is recorded after the session started",
         )
-    booking.status = "no_show"
+    booking.status = BookingStatus.NO_SHOW
     await s.flush()
     collect(s, events.booking_no_show(booking))
     return BookingOut.model_validate(booking)

@@ -12,29 +12,32 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import collect
-from shared.errors import Conflict, Invalid, NotFound, forbidden
+from shared.errors import Conflict, Invalid
 from shared.principal import Principal
 
-from ... import events, lookups
+from ... import access, events, lookups
 from ... import models as m
 from ...domain.rules import URGENCY_RANK, Urgency
 from ...domain.slots import (
+    BookingStatus,
     Pool,
+    SessionStatus,
     SlotPolicy,
+    SlotStatus,
+    WaitlistStatus,
     check_session_times,
     split_capacity,
 )
 from ...schemas import SessionIn, SessionOut
 from .booking import grab_slot
-from .sessions import PUBLISHERS, session_out
+from .sessions import session_out
 from .waitlist import offer_to_waitlist
 
 
 async def publish_session(
     s: AsyncSession, principal: Principal, body: SessionIn, now: datetime, policy: SlotPolicy
 ) -> SessionOut:
-    if principal.role not in PUBLISHERS or principal.institution_id != body.institution_id:
-        raise forbidden("only the hospital's own HIS or referral office publishes its schedule")
+    access.check_publisher(principal, body.institution_id)
     inst = await lookups.institution(s, body.institution_id)
     if inst.tier != "county":
         raise Invalid("not-county", "号源池只适用于县级医院", "Slot pools are for county hospitals")
@@ -55,7 +58,7 @@ async def publish_session(
         ends_at=body.ends_at,
         capacity=body.capacity,
         family_doctor_share=str(share),
-        status="open",
+        status=SessionStatus.OPEN,
         published_by=principal.subject,
         created_at=now,
     )
@@ -75,7 +78,7 @@ async def publish_session(
                 "slot_no": i + 1,
                 "pool": p,
                 "published_pool": p,
-                "status": "free",
+                "status": SlotStatus.FREE,
             }
             for i, p in enumerate(pools)
         ],
@@ -93,22 +96,25 @@ async def cancel_session(
     """Stop a session: every booking is cancelled, then rebooked into the next open session of the same
     department and resource from the same pool, or put at the head of its urgency on the waitlist."""
     sess = await s.get(m.Session, ident, with_for_update=True)
-    if sess is None or principal.institution_id != sess.institution_id or principal.role not in PUBLISHERS:
-        raise NotFound("not-found", "出诊不存在", "Session not found")
-    if sess.status != "open":
+    if sess is None:
+        raise access.not_found_session()
+    access.ensure_session_manager(principal, sess.institution_id)
+    if sess.status != SessionStatus.OPEN:
         raise Conflict("session-cancelled", "该出诊已停诊", "The session was already cancelled")
-    sess.status = "cancelled"
+    sess.status = SessionStatus.CANCELLED
     bookings = (
         (
             await s.execute(
-                sa.select(m.Booking).where(m.Booking.session_id == ident, m.Booking.status == "booked")
+                sa.select(m.Booking).where(
+                    m.Booking.session_id == ident, m.Booking.status == BookingStatus.BOOKED
+                )
             )
         )
         .scalars()
         .all()
     )
     for b in bookings:
-        b.status, b.cancelled_at = "cancelled", now
+        b.status, b.cancelled_at = BookingStatus.CANCELLED, now
         await s.flush()
         target = (
             await s.execute(
@@ -117,7 +123,7 @@ async def cancel_session(
                     m.Session.institution_id == sess.institution_id,
                     m.Session.department_code == sess.department_code,
                     m.Session.resource_type == sess.resource_type,
-                    m.Session.status == "open",
+                    m.Session.status == SessionStatus.OPEN,
                     m.Session.starts_at > now,
                     m.Session.id != sess.id,
                 )
@@ -130,7 +136,7 @@ async def cancel_session(
             try:
                 async with s.begin_nested():
                     slot_id, pool = await grab_slot(
-                        s, target, [Pool(b.pool)], now, "booked", b.resident_id, b.referral_id
+                        s, target, [Pool(b.pool)], now, SlotStatus.BOOKED, b.resident_id, b.referral_id
                     )
                     moved = m.Booking(
                         id=uuid.uuid4(),
@@ -141,7 +147,7 @@ async def cancel_session(
                         channel=b.channel,
                         referral_id=b.referral_id,
                         booked_by="system",
-                        status="booked",
+                        status=BookingStatus.BOOKED,
                         created_at=now,
                     )
                     s.add(moved)
@@ -163,7 +169,7 @@ async def cancel_session(
                     urgency_rank=URGENCY_RANK[Urgency.URGENT],
                     requested_by="system",
                     requested_at=b.created_at,
-                    status="waiting",
+                    status=WaitlistStatus.WAITING,
                 )
             )
         collect(s, events.booking_cancelled(b, moved, with_session=True))

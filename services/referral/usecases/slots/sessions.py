@@ -12,20 +12,15 @@ from typing import Union
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.errors import Conflict, NotFound
-from shared.principal import Role
+from shared.errors import Conflict
 
 from ... import models as m
-from ...domain.slots import (
-    Pool,
-    SlotPolicy,
-    opens_at,
-)
+from ...access import not_found_session
+from ...domain.slots import Pool, SessionStatus, SlotPolicy, SlotStatus, opens_at
 from ...schemas import SessionOut
 from .. import slot_memory
 
 SessionLike = Union["SessionInfo", m.Session]
-PUBLISHERS = {Role.HIS_SYSTEM, Role.REFERRAL_COORDINATOR}
 
 
 async def free_counts(
@@ -35,7 +30,10 @@ async def free_counts(
         sa.select(m.Slot.session_id, m.Slot.pool, sa.func.count())
         .where(
             m.Slot.session_id.in_(session_ids),
-            sa.or_(m.Slot.status == "free", sa.and_(m.Slot.status == "held", m.Slot.hold_expires_at < now)),
+            sa.or_(
+                m.Slot.status == SlotStatus.FREE,
+                sa.and_(m.Slot.status == SlotStatus.HELD, m.Slot.hold_expires_at < now),
+            ),
         )
         .group_by(m.Slot.session_id, m.Slot.pool)
     )
@@ -73,11 +71,11 @@ async def load_session(s: AsyncSession, ident: uuid.UUID, now: datetime, fresh: 
     if sess is None:
         row = (await s.execute(sa.select(*SESSION_COLUMNS).where(m.Session.__table__.c.id == ident))).first()
         sess = SessionInfo(*row) if row is not None else None
-        if sess is not None and sess.status == "open":
+        if sess is not None and sess.status == SessionStatus.OPEN:
             slot_memory.sessions.put(ident, sess)
     if sess is None:
-        raise NotFound("not-found", "出诊不存在", "Session not found")
-    if sess.status != "open":
+        raise not_found_session()
+    if sess.status != SessionStatus.OPEN:
         raise Conflict("session-cancelled", "该出诊已停诊", "The session was cancelled")
     if sess.starts_at <= now:
         raise Conflict("session-started", "该出诊已开始", "The session has already started")

@@ -19,6 +19,8 @@ from ...domain.rules import URGENCY_RANK, Urgency
 from ...domain.slots import (
     Pool,
     SlotPolicy,
+    SlotStatus,
+    WaitlistStatus,
     open_pools,
     pools_for,
 )
@@ -48,7 +50,7 @@ async def join_waitlist(
         urgency_rank=URGENCY_RANK[urgency],
         requested_by=principal.subject,
         requested_at=now,
-        status="waiting",
+        status=WaitlistStatus.WAITING,
     )
     s.add(entry)
     await s.flush()
@@ -67,7 +69,7 @@ async def offer_to_waitlist(s: AsyncSession, sess: SessionLike, now: datetime, p
                     W.institution_id == sess.institution_id,
                     W.department_code == sess.department_code,
                     W.resource_type == sess.resource_type,
-                    W.status == "waiting",
+                    W.status == WaitlistStatus.WAITING,
                 )
                 .order_by(W.urgency_rank, W.requested_at)
                 .limit(1)
@@ -83,11 +85,11 @@ async def offer_to_waitlist(s: AsyncSession, sess: SessionLike, now: datetime, p
         try:
             async with s.begin_nested():
                 slot_id, _ = await grab_slot(
-                    s, sess, pools, now, "held", head.resident_id, head.referral_id, hold_id, expires
+                    s, sess, pools, now, SlotStatus.HELD, head.resident_id, head.referral_id, hold_id, expires
                 )
         except Conflict:  # no free slot
             return offered
-        head.status, head.offered_slot_id, head.offer_expires_at = "offered", slot_id, expires
+        head.status, head.offered_slot_id, head.offer_expires_at = WaitlistStatus.OFFERED, slot_id, expires
         await s.flush()
         collect(s, events.waitlist_offered(head, hold_id, sess.id))
         offered += 1

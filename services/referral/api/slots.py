@@ -1,25 +1,19 @@
-"""HTTP routers for schedules and slots: the shape of FHIR/IHE Scheduling's $find / $hold / $book."""
+"""Schedules and slots: the shape of FHIR/IHE Scheduling's $find / $hold / $book, the waitlist and the
+family-doctor share's compliance."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from shared.auth import Caller
-from shared.crud import paginate, where_equal
-from shared.errors import NotFound
 from shared.pagination import Page
 
-from . import models as m
-from . import queries
-from .api import Paging, Session, clock, write
-from .domain.slots import ResourceType, SlotPolicy
-from .schemas import (
+from .. import queries
+from ..domain.slots import ResourceType
+from ..schemas import (
     BookIn,
     BookingOut,
     ComplianceDayOut,
@@ -29,14 +23,10 @@ from .schemas import (
     WaitlistIn,
     WaitlistOut,
 )
-from .usecases import slots
+from ..usecases import slots
+from .deps import Caller, Paging, Session, clock, slot_policy, write
 
 router = APIRouter(prefix="/v1", tags=["slots"])
-
-
-def slot_policy(request: Request) -> SlotPolicy:
-    p: SlotPolicy = request.app.state.slot_policy
-    return p
 
 
 @router.post("/sessions", status_code=201, response_model=SessionOut)
@@ -68,26 +58,17 @@ async def find(
     starts_from: datetime | None = None,
     starts_to: datetime | None = None,
 ) -> Page[SessionOut]:
-    now = clock(request).now()
-    stmt = where_equal(
-        sa.select(m.Session).where(m.Session.status == "open", m.Session.starts_at > now),
+    return await queries.find_sessions(
+        s,
+        page,
+        clock(request).now(),
+        slot_policy(request),
+        starts_from,
+        starts_to,
         institution_id=institution_id,
         department_code=department_code,
         practitioner_id=practitioner_id,
         resource_type=resource_type,
-    )
-    if starts_from:
-        stmt = stmt.where(m.Session.starts_at >= starts_from)
-    if starts_to:
-        stmt = stmt.where(m.Session.starts_at < starts_to)
-    policy = slot_policy(request)
-    result: Page[Any] = await paginate(s, stmt.order_by(m.Session.starts_at), page, lambda x: x)
-    free = await slots.free_counts(s, [x.id for x in result.items], now)
-    return Page[SessionOut](
-        items=[slots.session_out(x, free[x.id], policy) for x in result.items],
-        total=result.total,
-        limit=result.limit,
-        offset=result.offset,
     )
 
 
@@ -132,15 +113,7 @@ async def my_bookings(
     s: Session, caller: Caller, page: Paging, resident_id: uuid.UUID | None = None
 ) -> Page[BookingOut]:
     """A resident sees their own bookings; staff those they made or their hospital holds."""
-    stmt = sa.select(m.Booking)
-    if caller.resident_id is not None:
-        stmt = stmt.where(m.Booking.resident_id == caller.resident_id)
-    else:
-        stmt = stmt.join(m.Session, m.Session.id == m.Booking.session_id).where(
-            sa.or_(m.Booking.booked_by == caller.subject, m.Session.institution_id == caller.institution_id)
-        )
-    stmt = where_equal(stmt, resident_id=resident_id)
-    return await paginate(s, stmt.order_by(m.Booking.created_at.desc()), page, BookingOut.model_validate)
+    return await queries.bookings(s, caller, page, resident_id)
 
 
 @router.post("/waitlist", status_code=201, response_model=WaitlistOut)
@@ -153,14 +126,7 @@ async def join_waitlist(body: WaitlistIn, request: Request, caller: Caller) -> J
 
 @router.get("/waitlist/{entry_id}", response_model=WaitlistOut)
 async def waitlist_entry(entry_id: uuid.UUID, s: Session, caller: Caller) -> WaitlistOut:
-    entry = await s.get(m.WaitlistEntry, entry_id)
-    if entry is None or not (
-        entry.requested_by == caller.subject
-        or caller.resident_id == entry.resident_id
-        or caller.institution_id == entry.institution_id
-    ):
-        raise NotFound("not-found", "候补不存在", "Waitlist entry not found")
-    return WaitlistOut.model_validate(entry)
+    return await queries.waitlist_entry(s, caller, entry_id)
 
 
 @router.get("/compliance", response_model=list[ComplianceDayOut])

@@ -1,27 +1,21 @@
-"""HTTP routers of the referral service: thin wrappers over use cases and queries."""
+"""Referrals: submitting, every step on them, reading them, their timeline, notifications and follow-ups,
+and the inbox, outbox, approvals and search lists."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.auth import Caller
-from shared.clock import Clock
-from shared.deps import Paging, ReadSession
 from shared.pagination import Page
-from shared.writes import idempotent_write
 
-from . import queries
-from .domain.rules import Direction, Policy
-from .domain.states import Action, Status
-from .models import idempotency_keys
-from .schemas import (
+from .. import queries
+from ..domain.rules import Direction
+from ..domain.states import Action, Status
+from ..schemas import (
     CancelIn,
     CompleteIn,
     FollowUpVisitOut,
@@ -37,29 +31,10 @@ from .schemas import (
     Versioned,
     VisitDoneIn,
 )
-from .usecases import followups, referrals
-from .usecases.common import load
+from ..usecases import followups, referrals
+from .deps import Caller, Paging, Session, clock, policy, write
 
 router = APIRouter(prefix="/v1", tags=["referrals"])
-
-
-Session = ReadSession
-
-
-def clock(request: Request) -> Clock:
-    c: Clock = request.app.state.clock
-    return c
-
-
-def policy(request: Request) -> Policy:
-    p: Policy = request.app.state.policy
-    return p
-
-
-async def write(
-    request: Request, body: Any, fn: Callable[[AsyncSession], Awaitable[Any]], status: int = 200
-) -> JSONResponse:
-    return await idempotent_write(request, idempotency_keys, body, fn, status)
 
 
 @router.post("/referrals", status_code=201, response_model=ReferralOut)
@@ -113,7 +88,7 @@ async def review(ident: uuid.UUID, body: NoteIn, request: Request, caller: Calle
 
 @router.get("/referrals/{ident}", response_model=ReferralOut)
 async def get_referral(ident: uuid.UUID, s: Session, caller: Caller) -> ReferralOut:
-    return ReferralOut.model_validate(await load(s, caller, ident))
+    return await queries.referral(s, caller, ident)
 
 
 @router.get("/referrals/{ident}/timeline", response_model=list[TimelineOut])
@@ -188,6 +163,3 @@ async def resident_history(
     resident_id: uuid.UUID, s: Session, caller: Caller, page: Paging
 ) -> Page[ReferralOut]:
     return await queries.search(s, caller, page, None, None, False, resident_id=resident_id)
-
-
-__all__ = ["Paging", "Session", "clock", "router", "write"]  # api_slots uses the dependencies

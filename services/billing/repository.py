@@ -1,4 +1,6 @@
-"""Who may do what in billing, and loading a year with its parameters."""
+"""Loading the service's own aggregates for the use cases and queries: an insurance year with the
+parameters it uses (stored JSON → the domain's `YearParameters`), a year's budgets. (Read models of registry and referral
+data for pricing claims are `lookups.py`; lists and reports are `queries.py`.)"""
 
 from __future__ import annotations
 
@@ -8,28 +10,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.errors import Conflict, forbidden
-from shared.principal import Principal, Role
+from shared.errors import Conflict
 
-from ..domain.claims import TierRule
-from ..domain.parameters import CommunityCover, YearParameters
-from ..models import InsuranceYear, ParameterVersion
-
-OFFICERS = {Role.INSURANCE_OFFICER}
-READERS = {Role.INSURANCE_OFFICER, Role.COMMISSION_ADMIN}
-
-
-def require_officer(p: Principal) -> None:
-    if p.role not in OFFICERS:
-        raise forbidden("only an insurance officer runs billing", "仅医保经办人员可执行此操作")
-
-
-def require_reader(p: Principal) -> None:
-    if p.role not in READERS:
-        raise forbidden(
-            "billing figures are for the insurance agency and the health commission",
-            "仅医保经办机构与卫健委可查看",
-        )
+from .domain.claims import TierRule
+from .domain.parameters import CommunityCover, YearParameters
+from .models import Budget, InsuranceYear, ParameterVersion
 
 
 def to_domain(d: dict[str, Any]) -> YearParameters:
@@ -78,3 +63,16 @@ async def load_year(
     )
     assert params is not None
     return row, to_domain(params)
+
+
+async def budgets_of(s: AsyncSession, county: str, year: int) -> list[Budget]:
+    """Every community's budget of the year, with its derivation."""
+    return list(
+        (
+            await s.scalars(
+                sa.select(Budget)
+                .where(Budget.county_code == county, Budget.year == year)
+                .order_by(Budget.community_id)
+            )
+        ).all()
+    )

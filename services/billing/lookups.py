@@ -1,6 +1,7 @@
-"""What pricing a batch of claims needs from the database, each fetched once per batch (set-based):
-the institution, residents and their counties, referrals and their chains, claim numbers already stored,
-the insurance years (locked FOR SHARE), the grassroots catalogue, the deductible met per chain."""
+"""Lookups for the use cases: what pricing a batch of claims needs from the database, each fetched once
+per batch (set-based) — the institution, residents and their counties, referrals and their chains (read
+models of registry and referral events), claim numbers already stored, the insurance years (locked FOR
+SHARE), the grassroots catalogue, the deductible met per chain."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.errors import Invalid
 
-from ..domain.parameters import YearParameters
-from ..models import (
+from .domain.parameters import YearParameters
+from .models import (
     Claim,
     InsuranceYear,
     ParameterVersion,
@@ -23,8 +24,8 @@ from ..models import (
     RmReferral,
     RmResident,
 )
-from ..schemas import ClaimIn
-from .common import to_domain
+from .repository import to_domain
+from .schemas import ClaimIn
 
 CHAIN_SQL = sa.text(
     """
