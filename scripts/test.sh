@@ -33,4 +33,15 @@ echo "== ruff"; .venv/bin/ruff check .
 echo "== mypy"; .venv/bin/mypy shared services tests
 echo "== import contracts"; .venv/bin/lint-imports
 echo "== pytest"
-$py -m pytest "$@"
+if [ $# -gt 0 ]; then $py -m pytest "$@"; exit; fi
+# The whole suite. The bounded fault-injection run (tests/faults) brings its own PostgreSQL, Kafka and Redis
+# and mostly waits (outages, recovery), so it runs beside the rest instead of after it.
+mkdir -p .local
+$py -m pytest -q -p no:cacheprovider tests/faults >.local/faults-test.log 2>&1 &
+faults=$!
+code=0
+$py -m pytest --ignore=tests/faults || code=$?
+fcode=0
+wait "$faults" || fcode=$?
+echo "== pytest tests/faults (ran alongside)"; cat .local/faults-test.log
+exit $(( code || fcode ))

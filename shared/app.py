@@ -25,6 +25,8 @@ from shared.logging import configure_logging
 from shared.outbox import watch_outbox
 from shared.problems import PROBLEM_JSON, document_problems, install_problem_handlers
 from shared.settings import EventServiceSettings, ServiceSettings
+from shared.tracing import configure_tracing
+from shared.tracing_web import TracingMiddleware
 from shared.worker import Worker, service_database
 
 
@@ -42,6 +44,7 @@ def create_service_app(
     outbox (one cheap query every 15 s), kept here on purpose: the backlog is the alarm for a worker that is
     down, so it must not be measured only by the worker."""
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    configure_tracing(settings.service_name, settings)
     db = service_database(settings)
 
     @asynccontextmanager
@@ -60,7 +63,11 @@ def create_service_app(
             await db.dispose()
 
     app = FastAPI(
-        title=title or settings.service_name, lifespan=lifespan, openapi_url=openapi_url, docs_url=docs_url
+        title=title or settings.service_name,
+        lifespan=lifespan,
+        openapi_url=openapi_url,
+        docs_url=docs_url,
+        telemetry={"tracing": False},  # TracingMiddleware's spans, never FastAPI's own (they hold the query)
     )
     app.state.settings = settings
     app.state.db = db
@@ -70,6 +77,7 @@ def create_service_app(
     app.add_middleware(RequestGuard, max_body_bytes=max_body_bytes)  # inside: it sees the request id
     app.add_middleware(AccessLogMiddleware)  # between: request id set; logs the guard's 413/422/500 as sent
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
+    app.add_middleware(TracingMiddleware)  # outside the three: its span covers them all
     install_problem_handlers(app)
     Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app).expose(
         app, include_in_schema=False

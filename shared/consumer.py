@@ -9,6 +9,9 @@ record's fault: the consumer seeks back to the first unapplied record and tries 
 for as long as it takes. Only a record that cannot be decoded, fails validation or breaks a domain rule
 goes to `<topic>.dlt`, with the error in its headers, so it cannot block its partition; `replay-dlt`
 puts it back once its cause is fixed.
+
+Tracing (`shared.tracing`): each record is processed in a `process <topic>` span, a child of the trace
+context its envelope carries, so one trace runs from the request that raised the event to its consumers.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 
 import sqlalchemy as sa
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,6 +36,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from shared import tracing
 from shared.db import Database
 from shared.events import EventEnvelope
 from shared.faults import is_transient
@@ -145,28 +151,57 @@ class IdempotentConsumer:
         """Apply one record; a fault propagates (the caller seeks back), bad data is dead-lettered."""
         try:
             event = EventEnvelope.from_bytes(record.value or b"")
-            async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self.attempts),
-                wait=wait_exponential(0.05, max=1),
-                # never retry a Fault (the caller backs off) nor a cancellation (shutdown must proceed)
-                retry=retry_if_exception_type(Exception) & retry_if_not_exception_type(Fault),
-                reraise=True,
-            ):
-                with attempt:
-                    try:
-                        applied = await process_once(
-                            self.db, self.inbox, self.group_id, record.topic, event, self.handler
-                        )
-                    except Exception as exc:
-                        if is_transient(exc):
-                            raise Fault(exc) from exc
-                        raise
-                    if applied:
-                        self.processed += 1
+            with self._processing(record, event):
+                await self._apply(record, event)
         except Fault:
             raise
         except Exception as exc:
             await self._dead_letter(record, exc)
+
+    async def _apply(self, record: ConsumerRecord[bytes, bytes], event: EventEnvelope) -> None:
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_exponential(0.05, max=1),
+            # never retry a Fault (the caller backs off) nor a cancellation (shutdown must proceed)
+            retry=retry_if_exception_type(Exception) & retry_if_not_exception_type(Fault),
+            reraise=True,
+        ):
+            with attempt:
+                try:
+                    applied = await process_once(
+                        self.db, self.inbox, self.group_id, record.topic, event, self.handler
+                    )
+                except Exception as exc:
+                    if is_transient(exc):
+                        raise Fault(exc) from exc
+                    raise
+                if applied:
+                    self.processed += 1
+
+    def _processing(
+        self, record: ConsumerRecord[bytes, bytes], event: EventEnvelope
+    ) -> AbstractContextManager[object]:
+        """The record's CONSUMER span, a child of the context its envelope carries (the `create` span of
+        the producing service), current while the handler runs, so the events it raises continue the
+        trace. Off: the envelope's context only, made current; nothing at all for an event without one."""
+        parent = tracing.extract(event.traceparent, event.tracestate)
+        if not tracing.enabled():
+            return contextlib.nullcontext() if parent is None else tracing.attached(parent)
+        return tracing.span(
+            f"process {record.topic}",
+            SpanKind.CONSUMER,
+            parent=parent or tracing.ROOT,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": record.topic,
+                "messaging.destination.partition.id": str(record.partition),
+                "messaging.kafka.offset": record.offset,
+                "messaging.consumer.group.name": self.group_id,
+                "messaging.message.id": event.id,
+                "cloudevents.event_type": event.type,
+            },
+        )
 
     async def _dead_letter(self, record: ConsumerRecord[bytes, bytes], exc: Exception) -> None:
         assert self._producer is not None
@@ -194,9 +229,10 @@ class IdempotentConsumer:
             applied = 0
             async with self.db.uow() as uow:
                 for record, event in zip(records, events, strict=True):
-                    if await claim_event(uow.session, self.inbox, self.group_id, event.id, record.topic):
-                        await self.handler(uow.session, event)
-                        applied += 1
+                    with self._processing(record, event):
+                        if await claim_event(uow.session, self.inbox, self.group_id, event.id, record.topic):
+                            await self.handler(uow.session, event)
+                            applied += 1
                 await uow.commit()
             self.processed += applied
         except Exception as exc:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
 from shared.events import OutgoingEvent
+from shared.tracing import stamped
 
 
 def make_engine(
@@ -89,8 +90,10 @@ class UnitOfWork:
 
 
 def collect(session: AsyncSession, *events: OutgoingEvent) -> None:
-    """Raise events in the session's transaction: its unit of work writes them to the outbox at commit."""
-    session.info.setdefault(PENDING_EVENTS, []).extend(events)
+    """Raise events in the session's transaction: its unit of work writes them to the outbox at commit.
+    Each carries the trace context it is raised in: the request's, or the consumed event's
+    (`shared.tracing.stamped`)."""
+    session.info.setdefault(PENDING_EVENTS, []).extend(stamped(event) for event in events)
 
 
 class EventsNotWritten(RuntimeError):

@@ -4,6 +4,11 @@ Written by hand on pydantic rather than with the cloudevents SDK: we need a type
 validates incoming events and round-trips through the outbox table, which is these twenty lines.
 What `data` holds, per type and `schemaversion`, is written down in `shared.contracts`; producers build
 their events there (`OutgoingEvent`) and consumers read them there (`shared.contracts.decode`).
+
+`traceparent` and `tracestate` are CloudEvents' distributed-tracing extension attributes: the W3C trace
+context the event was raised in (`shared.tracing.stamped`), which its consumers continue. Optional and left
+out of the JSON when absent, so an event without them reads and writes as before; readers ignore envelope
+attributes they do not know.
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _absent(value: object) -> bool:
+    return value is None
+
+
 class EventEnvelope(BaseModel):
     specversion: str = "1.0"
     id: str = Field(default_factory=lambda: str(uuid.uuid4()))
@@ -31,6 +40,8 @@ class EventEnvelope(BaseModel):
     datacontenttype: str = "application/json"
     schemaversion: int = 1
     data: dict[str, Any]
+    traceparent: str | None = Field(default=None, exclude_if=_absent)
+    tracestate: str | None = Field(default=None, exclude_if=_absent)
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()

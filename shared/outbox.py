@@ -16,6 +16,9 @@ Metrics (label `database`, the service's database): `outbox_unpublished_events` 
 `WATCH_SECONDS` in every process (also on replicas whose relay is standing by, so the figure never goes
 stale with the lock holder); `outbox_publish_errors_total` (relay passes that failed: broker or database
 unreachable, a send not acknowledged — the relay retries) and `outbox_events_published_total`.
+
+Tracing (`shared.tracing`, when on): each batch is a `publish` span linked to the `create` span of every
+event in it (the context its envelope carries; OpenTelemetry keeps the first 128 links of a span).
 """
 
 from __future__ import annotations
@@ -23,16 +26,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from contextlib import AbstractContextManager
 from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
 import structlog
 from aiokafka import AIOKafkaProducer
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import tracing
 from shared.db import Database
 from shared.events import EventEnvelope
 
@@ -118,23 +124,47 @@ class OutboxRelay:
     async def publish_pending(self, conn: asyncpg.Connection, producer: AIOKafkaProducer) -> int:
         """One batch: send every unpublished row, wait for all acks, then mark them published."""
         rows = await conn.fetch(
-            "SELECT seq, topic, key, payload FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1",
+            "SELECT seq, topic, key, payload, payload->>'traceparent' AS traceparent,"
+            " payload->>'tracestate' AS tracestate"
+            " FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1",
             self.batch_size,
         )
         if not rows:
             return 0
-        futures = []
-        for row in rows:
-            payload: Any = row["payload"]
-            value = payload.encode() if isinstance(payload, str) else bytes(payload)
-            futures.append(await producer.send(row["topic"], value=value, key=row["key"].encode()))
-        await asyncio.gather(*futures)
-        await conn.execute(
-            "UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])", [r["seq"] for r in rows]
-        )
+        with self._publishing(rows):
+            futures = []
+            for row in rows:
+                payload: Any = row["payload"]
+                value = payload.encode() if isinstance(payload, str) else bytes(payload)
+                futures.append(await producer.send(row["topic"], value=value, key=row["key"].encode()))
+            await asyncio.gather(*futures)
+            await conn.execute(
+                "UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])",
+                [r["seq"] for r in rows],
+            )
         self.published += len(rows)
         PUBLISHED.labels(self.database).inc(len(rows))
         return len(rows)
+
+    def _publishing(self, rows: list[asyncpg.Record]) -> AbstractContextManager[object]:
+        """The batch's PRODUCER span (a trace of its own), linked to each event's `create` span; while
+        tracing is off, nothing."""
+        if not tracing.enabled():
+            return contextlib.nullcontext()
+        topics = sorted({r["topic"] for r in rows})
+        return tracing.span(
+            f"publish {topics[0]}" if len(topics) == 1 else "publish",
+            SpanKind.PRODUCER,
+            parent=tracing.ROOT,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "send",
+                "messaging.batch.message_count": len(rows),
+                "messaging.destination.name": topics[0] if len(topics) == 1 else ",".join(topics),
+                "db.namespace": self.database,
+            },
+            links=tracing.links((r["traceparent"], r["tracestate"]) for r in rows),
+        )
 
     async def run(self) -> None:
         """Run until cancelled; reconnects after database or broker failures."""

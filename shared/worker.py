@@ -21,6 +21,7 @@ from shared.logging import configure_logging
 from shared.outbox import OutboxRelay, watch_outbox
 from shared.retention import purge_forever
 from shared.settings import EventServiceSettings, ServiceSettings
+from shared.tracing import configure_tracing
 
 Job = Callable[[Database], Coroutine[Any, Any, None]]
 ConsumerFactory = Callable[[Database], Sequence[IdempotentConsumer]]
@@ -51,6 +52,7 @@ class Worker:
         """`consumers` makes the service's consumers on the worker's database; each of `jobs` (by name) is
         started with it and runs until cancelled."""
         configure_logging(settings.service_name, settings.log_level, settings.log_json)
+        configure_tracing(settings.service_name, settings)
         self.settings = settings
         self.db = service_database(settings)  # the worker's own pool, closed by stop()
         self.relay = OutboxRelay(

@@ -1,5 +1,6 @@
 """Forwarding to the services over pooled connections: timeouts, one retry for idempotent requests, a
-circuit breaker per upstream, and clear 502/503/504 problems when an upstream misbehaves."""
+circuit breaker per upstream, and clear 502/503/504 problems when an upstream misbehaves. Each request
+carries the W3C trace context of the gateway's (`traceparent`, `shared.tracing`) to the service."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 import aiohttp
 from yarl import URL
 
+from shared import tracing
 from shared.problems import Problem
 
 FORWARDED = ("authorization", "content-type", "accept", "accept-language", "idempotency-key", "x-request-id")
@@ -96,10 +98,11 @@ class Upstreams:
         url = URL(
             f"{self.urls[service]}{path}" + (f"?{query.decode('latin-1')}" if query else ""), encoded=True
         )
+        sent = tracing.inject(dict(headers))  # the gateway's request span: the service's is its child
         tries = 2 if method in IDEMPOTENT else 1
         for attempt in range(tries):
             try:
-                async with self.session.request(method, url, headers=headers, data=body or None) as r:
+                async with self.session.request(method, url, headers=sent, data=body or None) as r:
                     response = UpstreamResponse(r.status, dict(r.headers), await r.read())
             except TimeoutError:
                 self._failed(service)
