@@ -7,10 +7,15 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 py=.venv/bin/python
 started=()
+faults=""
 cleanup() {
+  # an interrupted run: the background fault suite unwinds on SIGTERM (tests/faults/conftest.py) and stops
+  # its own servers
+  if [ -n "$faults" ] && kill -0 "$faults" 2>/dev/null; then kill -TERM "$faults"; wait "$faults" || true; fi
   for svc in "${started[@]}"; do scripts/"$svc".sh stop || true; done
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 if [ -z "${TEST_PG_URL:-}" ]; then
   scripts/pg.sh start
@@ -44,4 +49,6 @@ $py -m pytest --ignore=tests/faults || code=$?
 fcode=0
 wait "$faults" || fcode=$?
 echo "== pytest tests/faults (ran alongside)"; cat .local/faults-test.log
-exit $(( code || fcode ))
+faults=""
+if [ "$code" -ne 0 ]; then exit "$code"; fi
+exit "$fcode"

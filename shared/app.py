@@ -39,8 +39,12 @@ def create_service_app(
     docs_url: str | None = "/docs",
     cleanup: Callable[[], Coroutine[Any, Any, None]] | None = None,
     max_body_bytes: int = 8 * 1024 * 1024,
+    trust_trace_headers: bool = True,
 ) -> FastAPI:
-    """The web role: HTTP only. The one background task is the outbox-backlog gauge of a service with an
+    """`trust_trace_headers=False` at the public edge (the gateway): a client's `traceparent` is ignored
+    and every request starts its own trace, so no caller can put its own text into the events.
+
+    The web role: HTTP only. The one background task is the outbox-backlog gauge of a service with an
     outbox (one cheap query every 15 s), kept here on purpose: the backlog is the alarm for a worker that is
     down, so it must not be measured only by the worker."""
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
@@ -77,7 +81,9 @@ def create_service_app(
     app.add_middleware(RequestGuard, max_body_bytes=max_body_bytes)  # inside: it sees the request id
     app.add_middleware(AccessLogMiddleware)  # between: request id set; logs the guard's 413/422/500 as sent
     app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
-    app.add_middleware(TracingMiddleware)  # outside the three: its span covers them all
+    app.add_middleware(
+        TracingMiddleware, trust_incoming=trust_trace_headers
+    )  # outside the three: covers them
     install_problem_handlers(app)
     Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app).expose(
         app, include_in_schema=False

@@ -32,7 +32,14 @@ def add_common_commands(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], default_port: int, events: bool = True
 ) -> None:
     """`events=False` for a service without outbox or consumers (the gateway): no worker, relay or DLT."""
-    sub.add_parser("migrate", help="create the database (and topics) if needed; apply every migration")
+    migrate = sub.add_parser(
+        "migrate", help="create the database (and topics) if needed; apply every migration"
+    )
+    migrate.add_argument(
+        "--no-topics",
+        action="store_true",
+        help="leave the Kafka topics alone (web pods: they must start while the broker is away)",
+    )
     serve = sub.add_parser("serve", help="run the HTTP service (the web role: no relay, consumers or sweeps)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=default_port)
@@ -71,7 +78,7 @@ def run_common_command(
     if args.command == "migrate":
         asyncio.run(ensure_database(settings.database_url))
         upgrade(migrations, settings.database_url)
-        if topics:
+        if topics and not getattr(args, "no_topics", False):
             names = list(topics)  # and each one's dead-letter twin: a broker may not auto-create topics
             asyncio.run(ensure_topics(kafka_of(settings), [*names, *(f"{t}.dlt" for t in names)]))
     elif args.command == "relay":

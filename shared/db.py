@@ -82,10 +82,10 @@ class UnitOfWork:
         return list(self.session.info.get(PENDING_EVENTS, ()))
 
     async def commit(self) -> None:
-        from shared.outbox import record_event  # shared.outbox imports this module
+        from shared.outbox import record_events  # shared.outbox imports this module
 
-        for raised in self.session.info.pop(PENDING_EVENTS, ()):
-            await record_event(self.session, _outbox(), raised.topic, raised.key, raised.envelope)
+        raised = self.session.info.pop(PENDING_EVENTS, ())
+        await record_events(self.session, _outbox(), [(e.topic, e.key, e.envelope) for e in raised])
         await self.session.commit()
 
 

@@ -12,6 +12,8 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from shared.faults import sqlstate
+
 
 def alembic_config(migrations_dir: Path, database_url: str) -> Config:
     cfg = Config()
@@ -53,8 +55,19 @@ def run_env(target_metadata: sa.MetaData) -> None:
 
 
 async def ensure_database(database_url: str) -> None:
-    """Create the service's database if it does not exist (for `make up` and tests)."""
+    """Create the service's database if it does not exist (for `make up` and tests). When it exists, the
+    maintenance database `postgres` is never touched: a production role may not reach it."""
     url = sa.make_url(database_url)
+    own = create_async_engine(url)
+    try:
+        async with own.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+        return
+    except sa.exc.DBAPIError as exc:
+        if sqlstate(exc) != "3D000":  # invalid_catalog_name: the database does not exist yet
+            raise
+    finally:
+        await own.dispose()
     admin = create_async_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as conn:

@@ -6,7 +6,7 @@ idempotent producer, marks the rows published only after Kafka acknowledged them
 duplicate (never lose) an event if it dies in between: consumers de-duplicate by event id.
 
 Per-key order: the relay publishes by `seq`, but a bigserial is drawn at insert, not at commit, so two
-transactions writing the same key could commit in the opposite order to their seqs. `record_event` therefore
+transactions writing the same key could commit in the opposite order to their seqs. `record_events` therefore
 first takes a transaction-scoped advisory lock on the key's bucket (one of `KEY_BUCKETS`); a second writer
 of the key waits there until the first commits or rolls back, so per key seq order is commit order, and
 the same aggregate (same key, same partition) is published in commit order end to end.
@@ -26,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+import zlib
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -46,7 +48,11 @@ log = structlog.get_logger()
 RELAY_LOCK_ID = 0x59475449  # "YGTI", the one-bigint form of pg_advisory_lock
 KEY_LOCK_NAMESPACE = 0x59474B59  # "YGKY", the two-int4 form: never collides with the relay's lock
 KEY_BUCKETS = 4096  # a power of two; bounded, so no load can fill the lock table with key locks
-KEY_LOCK_SQL = sa.text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:key) & :mask)")
+# one statement locks every bucket a commit needs, in ascending order (unnest keeps the array's order): two
+# commits never take two buckets in opposite orders, so key locks cannot deadlock each other
+KEY_LOCK_SQL = sa.text(
+    "SELECT count(pg_advisory_xact_lock(:namespace, b)) FROM unnest(CAST(:buckets AS integer[])) AS b"
+)
 WATCH_SECONDS = 15.0
 
 BACKLOG = Gauge("outbox_unpublished_events", "Outbox rows not yet published to Kafka", ["database"])
@@ -69,28 +75,48 @@ BACKLOG_SQL = sa.text(
 )
 
 
+def key_bucket(key: str) -> int:
+    """The lock bucket of an event key (stable across processes and releases: CRC-32, not `hash()`)."""
+    return zlib.crc32(key.encode()) & (KEY_BUCKETS - 1)
+
+
+async def record_events(
+    session: AsyncSession, outbox: sa.Table, events: Sequence[tuple[str, str, EventEnvelope]]
+) -> None:
+    """Add `(topic, key, event)`s to the outbox inside the caller's transaction, in commit order per key.
+
+    First the transaction locks the buckets of all the keys (`pg_advisory_xact_lock`, held until commit or
+    rollback), in one statement and in ascending order, so a concurrent writer of the same key draws its
+    seq only after this one has committed: the relay's `ORDER BY seq` is then commit order per key. Because
+    every commit takes its buckets in the same global order, key locks never deadlock each other (a
+    deadlock with row locks is still possible: 40P01, a transient fault, 409 with Retry-After). Two keys
+    may share a bucket and wait needlessly, never wrongly; waiting counts against `lock_timeout` (55P03).
+    Then one INSERT writes the rows in the order given (their seqs follow it).
+    """
+    if not events:
+        return
+    buckets = sorted({key_bucket(key) for _, key, _ in events})
+    await session.execute(KEY_LOCK_SQL, {"namespace": KEY_LOCK_NAMESPACE, "buckets": buckets})
+    await session.execute(
+        outbox.insert().values(
+            [
+                {
+                    "event_id": uuid.UUID(e.id),
+                    "topic": topic,
+                    "key": key,
+                    "payload": e.model_dump(mode="json"),
+                }
+                for topic, key, e in events
+            ]
+        )
+    )
+
+
 async def record_event(
     session: AsyncSession, outbox: sa.Table, topic: str, key: str, event: EventEnvelope
 ) -> None:
-    """Add an event to the outbox inside the caller's transaction, in commit order for its key.
-
-    Before the insert the transaction locks the key's bucket (`pg_advisory_xact_lock`, held until commit or
-    rollback; taken again by the same transaction it returns at once), so a concurrent writer of the same
-    key draws its seq only after this one has committed: the relay's `ORDER BY seq` is then commit order
-    per key. Two keys may share a bucket and wait for each other needlessly, never wrongly. Waiting counts
-    against the connection's `lock_timeout` (55P03). Two transactions that take two buckets in opposite
-    order deadlock; PostgreSQL detects it after `deadlock_timeout` and aborts one with 40P01, which
-    `shared.faults.is_transient` classes as a fault (a consumer seeks back and retries the event after a
-    back-off) and `shared.problems.database_problem` answers as 409 `contention` with Retry-After: 1.
-    """
-    await session.execute(
-        KEY_LOCK_SQL, {"namespace": KEY_LOCK_NAMESPACE, "key": key, "mask": KEY_BUCKETS - 1}
-    )
-    await session.execute(
-        outbox.insert().values(
-            event_id=uuid.UUID(event.id), topic=topic, key=key, payload=event.model_dump(mode="json")
-        )
-    )
+    """One event: `record_events` with one."""
+    await record_events(session, outbox, [(topic, key, event)])
 
 
 def asyncpg_dsn(sqlalchemy_url: str) -> str:

@@ -20,16 +20,19 @@ SKIPPED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 class TracingMiddleware:
-    def __init__(self, app: ASGIApp, skip_paths: Iterable[str] = SKIPPED_PATHS) -> None:
+    def __init__(
+        self, app: ASGIApp, skip_paths: Iterable[str] = SKIPPED_PATHS, trust_incoming: bool = True
+    ) -> None:
         self.app = app
         self.skip_paths = frozenset(skip_paths)
+        self.trust_incoming = trust_incoming  # False at the public edge: a client's headers start nothing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.skip_paths:
             await self.app(scope, receive, send)
             return
         traceparent = tracestate = None
-        for name, value in scope["headers"]:
+        for name, value in scope["headers"] if self.trust_incoming else ():
             if name == b"traceparent":
                 traceparent = value.decode("latin-1")
             elif name == b"tracestate":

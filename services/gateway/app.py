@@ -70,6 +70,7 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
         docs_url=None,
         cleanup=cleanup,
         max_body_bytes=settings.max_body_bytes,  # the gateway's own endpoints and the routed ones alike
+        trust_trace_headers=False,  # the public edge: clients' traceparent headers are not trusted
         state={
             "clock": clock or Clock(),
             "vault": PiiVault(settings.key_secret, split_keys(settings.key_old_secrets)),

@@ -147,17 +147,17 @@ class Inspector:
                 for r in await self.rows(service, f"SELECT id FROM {table} WHERE id = ANY($1::uuid[])", ids)
             )
             v.lost += [w for w in acked if found[w.entity] != 1]
-        accepted = {w.entity for w in writes if w.kind == "accept" and w.acked}
-        states = await self.rows(
-            "referral", "SELECT id::text, status FROM referrals WHERE id = ANY($1::uuid[])", list(accepted)
+        # an acknowledged acceptance is in the referral's timeline exactly once
+        accepts = Counter(
+            str(r[0])
+            for r in await self.rows(
+                "referral",
+                "SELECT referral_id FROM referral_timeline WHERE action = 'accept' AND referral_id = ANY($1::uuid[])",
+                [w.entity for w in writes if w.kind == "accept" and w.acked],
+            )
         )
-        v.lost += [
-            w
-            for w in writes
-            if w.kind == "accept"
-            and w.acked
-            and w.entity not in {s[0] for s in states if s[1] != "submitted"}
-        ]
+        v.lost += [w for w in writes if w.kind == "accept" and w.acked and accepts[w.entity] == 0]
+        v.duplicated += [f"acceptances of referral {r} x{n}" for r, n in accepts.items() if n > 1]
         for ref, text in await self._duplicates():
             v.duplicated.append(text)
             v.duplicated_refs.add(ref)

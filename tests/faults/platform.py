@@ -86,6 +86,7 @@ class Supervised:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.log.with_suffix(".pid").unlink(missing_ok=True)
 
 
 class FaultPlatform:
@@ -152,8 +153,11 @@ class FaultPlatform:
     def start(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         for pidfile in self.logs.glob("*.pid"):  # a run killed half-way left its services running
-            with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
-                os.kill(int(pidfile.read_text()), signal.SIGKILL)
+            with contextlib.suppress(ValueError, KeyError, OSError):
+                pid, listens = int(pidfile.read_text()), self.ports.http[pidfile.stem]
+                # only if that pid is still one of ours: a pid can be reused by any other process
+                if f"--port\0{listens}".encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    os.kill(pid, signal.SIGKILL)
             pidfile.unlink()
         for server in ("pg", "kafka", "redis"):
             self.infra(server, "stop")  # a run killed half-way left them running: start afresh

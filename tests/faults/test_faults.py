@@ -10,12 +10,13 @@ from collections.abc import Iterator
 
 import asyncpg
 import pytest
+import pytest_asyncio
 from aiokafka import AIOKafkaProducer
 
-from .checks import Inspector
+from .checks import Inspector, Verdict
 from .load import Write
 from .platform import FaultPlatform
-from .suite import FAULTS, report, run
+from .suite import FAULTS, Row, report, run
 
 pytestmark = pytest.mark.kafka
 
@@ -26,8 +27,16 @@ def platform() -> Iterator[FaultPlatform]:
         yield p
 
 
-async def test_faults_lose_and_double_nothing(platform: FaultPlatform) -> None:
-    rows, verdict, writes = await run(platform, outage=4, lead=3, tail=8, workers=3)
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def outcome(platform: FaultPlatform) -> tuple[list[Row], Verdict, list[Write]]:
+    """The bounded run: every fault once, with a lighter load and 4 s outages."""
+    return await run(platform, outage=4, lead=3, tail=8, workers=3)
+
+
+async def test_faults_lose_and_double_nothing(
+    platform: FaultPlatform, outcome: tuple[list[Row], Verdict, list[Write]]
+) -> None:
+    rows, verdict, writes = outcome
     print(report(rows, verdict, writes))
     assert verdict.clean, report(rows, verdict, writes)
     assert [r.fault for r in rows] == [f.name for f in FAULTS]
@@ -38,8 +47,10 @@ async def test_faults_lose_and_double_nothing(platform: FaultPlatform) -> None:
     assert platform.procs["referral"].restarts == 1  # the SIGKILL, and the supervisor's restart
 
 
-async def test_the_checks_see_a_spoiled_platform(platform: FaultPlatform) -> None:
-    """Each tampering stands for one failure the suite exists to catch."""
+async def test_the_checks_see_a_spoiled_platform(
+    platform: FaultPlatform, outcome: tuple[list[Row], Verdict, list[Write]]
+) -> None:
+    """Each tampering stands for one failure the suite exists to catch (on what the run left behind)."""
     inspector = Inspector(platform)
     dsn = inspector.dsn
     billing = await asyncpg.connect(f"{dsn}/faults_billing")
