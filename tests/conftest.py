@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
+import sys
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +34,10 @@ from shared.devtokens import DevSigner
 from shared.migrations import upgrade
 from shared.settings import ServiceSettings
 from shared.topics import ensure_topics
+
+# SIGTERM (a CI timeout, an interrupted `make test` stopping its background runs) unwinds like Ctrl-C, so
+# fixtures tear down: the processes and servers they started are stopped, not orphaned
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 PG = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:25432")
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")

@@ -14,7 +14,7 @@ from shared.app import create_service_app
 from shared.clock import Clock
 from shared.pii import PiiVault, split_keys
 
-from . import api
+from .api import ROUTERS
 from .audit import AuditWriter
 from .proxy import Upstreams
 from .ratelimit import RateLimiter
@@ -64,7 +64,7 @@ def create_app(settings: GatewaySettings | None = None, clock: Clock | None = No
 
     app = create_service_app(
         settings,
-        [api.router],
+        ROUTERS,
         title="Yigongti gateway / 统一入口",
         openapi_url="/gateway-openapi.json",
         docs_url=None,
