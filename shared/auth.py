@@ -19,8 +19,7 @@ from fastapi import Depends, Request
 from shared.principal import Principal, Role
 from shared.problems import Problem
 
-# Principal and Role stay importable from here for the modules that always did (services/gateway/__main__.py)
-__all__ = ["AUDIENCE", "Caller", "Principal", "Role", "TokenVerifier", "current_principal", "unauthorized"]
+__all__ = ["AUDIENCE", "Caller", "TokenVerifier", "current_principal", "unauthorized"]
 
 ALGORITHMS = ["ES256"]
 AUDIENCE = "yigongti"

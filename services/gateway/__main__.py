@@ -7,10 +7,10 @@ import asyncio
 from datetime import date
 from pathlib import Path
 
-from shared.auth import Role
 from shared.cli import add_common_commands, run_common_command
 from shared.db import Database
 from shared.pii import PiiVault, SealedValueError, split_keys
+from shared.principal import Role
 from shared.settings import MissingSecretError
 
 from . import models as m

@@ -25,22 +25,34 @@ WORKERS = ("registry", "referral", "billing")  # the gateway has no events, so n
 ADMIN_PASSWORD = "fault-suite-admin"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Ports:
-    """Outside Linux's ephemeral range (32768-60999), apart from the test and `make up` ports."""
+    """Outside Linux's ephemeral range (32768-60999), apart from the test and `make up` ports; all shifted
+    by `offset` (TEST_PORT_OFFSET) so parallel runs stay apart."""
 
-    offset: int = int(os.environ.get("TEST_PORT_OFFSET", "0"))
-    pg: int = 0
-    kafka: int = 0
-    controller: int = 0
-    redis: int = 0
-    http: dict[str, int] = field(default_factory=dict)  # by process name: "referral", "referral-worker"
+    offset: int = field(default_factory=lambda: int(os.environ.get("TEST_PORT_OFFSET", "0")))
 
-    def __post_init__(self) -> None:
-        self.pg, self.kafka, self.controller = 25532 + self.offset, 29192 + self.offset, 29193 + self.offset
-        self.redis = 26479 + self.offset
-        self.http = {name: 18500 + self.offset + n for n, name in enumerate(SERVICES)}
-        self.http |= {f"{name}-worker": 18510 + self.offset + n for n, name in enumerate(WORKERS)}
+    @property
+    def pg(self) -> int:
+        return 25532 + self.offset
+
+    @property
+    def kafka(self) -> int:
+        return 29192 + self.offset
+
+    @property
+    def controller(self) -> int:
+        return 29193 + self.offset
+
+    @property
+    def redis(self) -> int:
+        return 26479 + self.offset
+
+    @property
+    def http(self) -> dict[str, int]:
+        """By process name: "referral", "referral-worker"."""
+        web = {name: 18500 + self.offset + n for n, name in enumerate(SERVICES)}
+        return web | {f"{name}-worker": 18510 + self.offset + n for n, name in enumerate(WORKERS)}
 
 
 class Supervised:

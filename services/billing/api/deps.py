@@ -7,13 +7,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Path, Request
+from fastapi import Path, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Caller
-from shared.clock import Clock
-from shared.deps import Paging, ReadSession
+from shared.deps import Clk, Paging, ReadSession, clock
 from shared.writes import idempotent_write
 
 from ..models import idempotency_keys
@@ -21,13 +20,7 @@ from ..models import idempotency_keys
 __all__ = ["Caller", "Clk", "County", "Month", "Paging", "Session", "Year", "clock", "write"]
 
 
-def clock(request: Request) -> Clock:
-    c: Clock = request.app.state.clock
-    return c
-
-
 Session = ReadSession
-Clk = Annotated[Clock, Depends(clock)]
 County = Annotated[str, Path(pattern=r"^\d{6}$", description="county division code (行政区划代码)")]
 Year = Annotated[int, Path(ge=2000, le=2100)]
 Month = Annotated[int, Path(ge=1, le=12)]

@@ -10,14 +10,10 @@ from datetime import timedelta
 from typing import Annotated
 
 import sqlalchemy as sa
-from asgi_correlation_id import correlation_id
 from fastapi import Depends, Request
 
 from shared.auth import unauthorized
-from shared.clock import Clock
-from shared.db import Database
-from shared.deps import Paging
-from shared.pii import PiiVault
+from shared.deps import Clk, Paging, clock, database, request_id, vault
 from shared.principal import Principal
 
 from .. import models as m
@@ -39,28 +35,9 @@ __all__ = [
 ]
 
 
-def database(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
 def gateway_settings(request: Request) -> GatewaySettings:
     s: GatewaySettings = request.app.state.settings
     return s
-
-
-def vault(request: Request) -> PiiVault:
-    v: PiiVault = request.app.state.vault
-    return v
-
-
-def clock(request: Request) -> Clock:
-    c: Clock = request.app.state.clock
-    return c
-
-
-def request_id() -> str | None:
-    return correlation_id.get()
 
 
 async def key_ring(request: Request) -> KeyRing:
@@ -108,5 +85,4 @@ async def revoked_tokens(request: Request) -> set[str]:
     return ids
 
 
-Clk = Annotated[Clock, Depends(clock)]
 Caller = Annotated[Principal, Depends(caller)]

@@ -5,15 +5,14 @@ service's `api/deps.py`."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import Caller
-from shared.clock import Clock
-from shared.deps import Paging, ReadSession
+from shared.deps import Clk, Paging, ReadSession, clock
 from shared.writes import idempotent_write
 
 from ..domain.rules import Policy
@@ -21,11 +20,6 @@ from ..domain.slots import SlotPolicy
 from ..models import idempotency_keys
 
 __all__ = ["Caller", "Clk", "Paging", "Session", "clock", "policy", "slot_policy", "write"]
-
-
-def clock(request: Request) -> Clock:
-    c: Clock = request.app.state.clock
-    return c
 
 
 def policy(request: Request) -> Policy:
@@ -39,7 +33,6 @@ def slot_policy(request: Request) -> SlotPolicy:
 
 
 Session = ReadSession
-Clk = Annotated[Clock, Depends(clock)]
 
 
 async def write(

@@ -6,18 +6,14 @@ Idempotency-Key. The same names (`clock`, `Clk`, `Session`, `Paging`, `write`) i
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Any
 
-from asgi_correlation_id import correlation_id
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import current_principal
-from shared.clock import Clock
-from shared.db import Database
-from shared.deps import Paging, ReadSession
-from shared.pii import PiiVault
+from shared.deps import Clk, Paging, ReadSession, Vault, clock, database, request_id, vault
 from shared.principal import Principal
 from shared.writes import idempotent_write
 
@@ -41,25 +37,6 @@ __all__ = [
 READS = ("GET", "HEAD")
 
 
-def database(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
-def vault(request: Request) -> PiiVault:
-    v: PiiVault = request.app.state.vault
-    return v
-
-
-def clock(request: Request) -> Clock:
-    c: Clock = request.app.state.clock
-    return c
-
-
-def request_id() -> str | None:
-    return correlation_id.get()
-
-
 def reference_data_access(request: Request) -> Principal:
     """Router dependency: reads for anyone signed in, writes for the commission."""
     principal = current_principal(request)
@@ -78,8 +55,6 @@ def people_access(request: Request) -> Principal:
 
 
 Session = ReadSession
-Vault = Annotated[PiiVault, Depends(vault)]
-Clk = Annotated[Clock, Depends(clock)]
 
 
 async def write(
