@@ -203,7 +203,7 @@ async def clean_referrals(referral_engine: AsyncEngine, referral_app) -> None:  
         await conn.execute(
             sa.text(
                 "TRUNCATE referrals, referral_timeline, notifications, follow_up_visits, "
-                "idempotency_keys, outbox, sessions, slots, bookings, waitlist CASCADE"
+                "idempotency_keys, outbox, sessions, slots, bookings, waitlist, county_policies CASCADE"
             )
         )
 

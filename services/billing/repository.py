@@ -13,13 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.errors import Conflict
 
 from .domain.claims import TierRule
-from .domain.parameters import CommunityCover, YearParameters
+from .domain.parameters import CHOICES, CommunityCover, YearParameters
 from .models import Budget, InsuranceYear, ParameterVersion
 
 
 def to_domain(d: dict[str, Any]) -> YearParameters:
     """Stored JSON (rates as strings) → the domain's parameters."""
-    dec: dict[str, Any] = {k: Decimal(str(v)) for k, v in d.items() if isinstance(v, str)}
+    dec: dict[str, Any] = {
+        k: v if k in CHOICES else Decimal(str(v)) for k, v in d.items() if isinstance(v, str)
+    }
     extra: dict[str, Any] = {}
     for name in ("dip_tier_coefficients", "surplus_weights"):
         if d.get(name):

@@ -44,6 +44,14 @@ class ParametersIn(RequestModel):
     dip_tier_coefficients: dict[str, Decimal] | None = None
     overspend_community_share: Rate = Decimal("0.50")
     surplus_weights: dict[str, Decimal] | None = None
+    upward_deductible: Literal["difference", "full"] = Field(
+        default="difference",
+        description="referred upward: pay only the difference between the tiers' deductibles (上转补差), "
+        "or the higher tier's full deductible",
+    )
+    downward_deductible: Literal["waived", "full"] = Field(
+        default="waived", description="referred back down in the same episode: no new deductible (下转免起付线)"
+    )
     communities: list[CommunityCoverIn] = Field(min_length=1, max_length=100)
 
 

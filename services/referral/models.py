@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from shared.county_policy import policy_table
 from shared.tables import add_platform_tables
 
 from .domain.slots import SessionStatus, SlotStatus
@@ -21,6 +22,7 @@ class Base(DeclarativeBase):
 
 
 outbox, inbox, idempotency_keys = add_platform_tables(Base.metadata)
+county_policies = policy_table(Base.metadata)
 TZ = sa.DateTime(timezone=True)
 
 
@@ -48,6 +50,9 @@ class Referral(Base):
     to_department_code: Mapped[str | None] = mapped_column(sa.String(40))
     destination_name: Mapped[str | None] = mapped_column(sa.String(200))
     approver_institution_id: Mapped[uuid.UUID | None]
+    # the referring institution's county, whose rules set the deadlines (null: an old referral whose origin
+    # was not in the read model when 0005 filled it in; it runs on the deployment's rules)
+    county_code: Mapped[str | None] = mapped_column(sa.String(6))
     diagnosis_icd10: Mapped[str] = mapped_column(sa.String(10))
     reason: Mapped[str] = mapped_column(sa.String(1000))
     clinical_summary: Mapped[str] = mapped_column(sa.Text)
@@ -57,6 +62,8 @@ class Referral(Base):
     downward_reason: Mapped[str | None] = mapped_column(sa.String(40))
     emergency_review_pending: Mapped[bool] = mapped_column(default=False)
     replaces_referral_id: Mapped[uuid.UUID | None]
+    # a downward referral: the upward referral of the same episode it brings the patient home from
+    continues_referral_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("referrals.id"))
     submitted_at: Mapped[datetime | None] = mapped_column(TZ)
     response_due_at: Mapped[datetime | None] = mapped_column(TZ)
     escalated_at: Mapped[datetime | None] = mapped_column(TZ)

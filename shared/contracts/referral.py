@@ -29,6 +29,8 @@ REFERRAL_ACTIONS = (
     "forward",
     "return",
     "schedule",
+    "unschedule",
+    "reschedule",
     "arrive",
     "complete",
     "no_show",
@@ -46,6 +48,8 @@ STEP_DETAIL_KEYS = frozenset(
         "grassroots_reason",
         "code",
         "appointment_at",
+        "previous_appointment_at",
+        "cause",
         "from_institution",
         "from_department",
         "to_institution",
@@ -200,6 +204,17 @@ def referral_v1_to_v2(old: ReferralV1) -> ReferralV2:
     )
 
 
+class ReferralV3(ReferralV2):
+    """Version 2 plus the upward referral a downward one continues (the way home of one episode: billing
+    counts the deductible once over the whole up-and-down chain)."""
+
+    continues_referral_id: uuid.UUID | None
+
+
+def referral_v2_to_v3(old: ReferralV2) -> ReferralV3:
+    return ReferralV3.model_validate({**old.model_dump(), "continues_referral_id": None})
+
+
 class NotificationV1(EventData):
     id: uuid.UUID
     referral_id: uuid.UUID
@@ -279,7 +294,7 @@ class WaitlistOfferedV1(EventData):
     session_id: uuid.UUID
 
 
-Referral = ReferralV2
+Referral = ReferralV3
 ReferralStep = ReferralStepV2
 Notification = NotificationV1
 Session = SessionV1
@@ -293,8 +308,8 @@ WaitlistOffered = WaitlistOfferedV1
 REFERRALS = Contract(
     "referral.referrals",
     frozenset(f"referral.{a}" for a in REFERRAL_ACTIONS),
-    (ReferralV1, ReferralV2),
-    (referral_v1_to_v2,),
+    (ReferralV1, ReferralV2, ReferralV3),
+    (referral_v1_to_v2, referral_v2_to_v3),
 )
 NOTIFICATIONS = Contract("referral.notifications", frozenset({"referral.notification"}), (NotificationV1,))
 SESSION_PUBLISHED = Contract("referral.sessions", frozenset({"referral.session.published"}), (SessionV1,))

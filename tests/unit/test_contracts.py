@@ -138,7 +138,7 @@ def test_a_stored_v1_practitioner_event_loses_the_name_and_licence() -> None:
 
 def test_a_stored_v1_referral_event_keeps_the_workflow_and_drops_the_free_text() -> None:
     r = contracts.decode(stored(STORED_REFERRAL_V1))
-    assert type(r) is ref.ReferralV2
+    assert type(r) is ref.ReferralV3
     assert (r.status, r.diagnosis_icd10, r.priority, r.version) == ("completed", "I20.0", True, 5)
     assert r.discharge_summary_provided is True
     assert r.event == ref.ReferralStepV2(
@@ -426,7 +426,7 @@ def referral_row() -> rm.Referral:
     )
 
 
-def test_the_referral_event_is_v2_without_free_text_or_the_actor() -> None:
+def test_the_referral_event_is_v3_without_free_text_or_the_actor() -> None:
     r = referral_row()
     e = referral_events.referral_step(
         r,
@@ -436,7 +436,7 @@ def test_the_referral_event_is_v2_without_free_text_or_the_actor() -> None:
         {"note": "请带既往检查", "code": "x", "appointment_at": None},
     )
     assert (e.topic, e.key, e.envelope.type) == ("referral.referrals", str(r.id), "referral.accept")
-    assert e.envelope.schemaversion == 2
+    assert e.envelope.schemaversion == 3
     data = e.envelope.data
     assert data["event"] == {
         "action": "accept",

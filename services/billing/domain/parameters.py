@@ -13,6 +13,10 @@ from .claims import TierRule
 
 TIERS = ("village", "community", "township", "county")
 ONE = Decimal(1)
+UPWARD_DEDUCTIBLE = ("difference", "full")
+DOWNWARD_DEDUCTIBLE = ("waived", "full")
+# parameters stored as words, not rates (repository.to_domain leaves them strings)
+CHOICES = frozenset({"upward_deductible", "downward_deductible"})
 
 
 class ParameterError(Invalid):
@@ -47,6 +51,11 @@ class YearParameters:
     outpatient_pool_rate: Decimal = Decimal("0.50")  # of individual contributions → capitation
     contract_fee_rate: Decimal = Decimal("0.075")  # of the individual contribution, per contract
     overspend_community_share: Decimal = Decimal("0.50")  # the community bears this part of an overspend
+    # one deductible per referral episode (双向转诊…只计算一次起付线), as the county reads it:
+    # going up, "difference" (上转补差: only what the higher tier's deductible exceeds what was met) or
+    # "full" (the higher tier's whole deductible again); coming down, "waived" (下转免起付线) or "full"
+    upward_deductible: str = "difference"
+    downward_deductible: str = "waived"
     dip_tier_coefficients: dict[str, Decimal] = field(
         default_factory=lambda: {
             "county": ONE,
@@ -102,6 +111,11 @@ def check_parameters(p: YearParameters) -> None:
         raise ParameterError(
             "门诊统筹与签约服务费合计超过个人缴费的 100%",
             "outpatient pool and contract fee together exceed 100 % of the individual contribution",
+        )
+    if p.upward_deductible not in UPWARD_DEDUCTIBLE or p.downward_deductible not in DOWNWARD_DEDUCTIBLE:
+        raise ParameterError(
+            "转诊起付线规则须为 upward_deductible ∈ difference|full，downward_deductible ∈ waived|full",
+            "upward_deductible must be difference|full and downward_deductible waived|full",
         )
     missing = [t for t in TIERS if t not in p.tiers]
     if missing:

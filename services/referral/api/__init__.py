@@ -4,6 +4,6 @@ queries."""
 
 from fastapi import APIRouter
 
-from . import referrals, slots
+from . import referrals, settings, slots
 
-ROUTERS: list[APIRouter] = [referrals.router, slots.router]
+ROUTERS: list[APIRouter] = [referrals.router, slots.router, settings.router]
