@@ -13,15 +13,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.errors import Conflict
 
 from .domain.claims import TierRule
-from .domain.parameters import CHOICES, CommunityCover, YearParameters
+from .domain.parameters import AMOUNTS, CHOICES, CommunityCover, YearParameters
 from .models import Budget, InsuranceYear, ParameterVersion
+
+# a version stored before a reading became a parameter keeps the reading the engine applied then
+LEGACY_READINGS = {"risk_reserve_base": "after_catastrophic"}
 
 
 def to_domain(d: dict[str, Any]) -> YearParameters:
-    """Stored JSON (rates as strings) → the domain's parameters."""
+    """Stored JSON (rates as strings, amounts as integers, readings as words; a form not given is null) →
+    the domain's parameters."""
     dec: dict[str, Any] = {
         k: v if k in CHOICES else Decimal(str(v)) for k, v in d.items() if isinstance(v, str)
     }
+    dec |= {k: v for k, v in LEGACY_READINGS.items() if k not in d}
     extra: dict[str, Any] = {}
     for name in ("dip_tier_coefficients", "surplus_weights"):
         if d.get(name):
@@ -29,8 +34,7 @@ def to_domain(d: dict[str, Any]) -> YearParameters:
     return YearParameters(
         individual_contribution=d["individual_contribution"],
         fiscal_subsidy=d["fiscal_subsidy"],
-        accumulated_balance=d.get("accumulated_balance", 0),
-        monthly_payout=d.get("monthly_payout", 0),
+        **{k: d[k] for k in AMOUNTS if d.get(k) is not None},
         tiers={k: TierRule(Decimal(str(v["ratio"])), v["deductible"]) for k, v in d["tiers"].items()},
         communities=tuple(
             CommunityCover(

@@ -30,8 +30,23 @@ class CommunityCoverIn(RequestModel):
 class ParametersIn(RequestModel):
     individual_contribution: Fen
     fiscal_subsidy: Fen
-    catastrophic_rate: Rate
+    catastrophic_rate: Rate | None = Field(
+        default=None,
+        description="catastrophic insurance (大病保险) as a share of the raised total; or give "
+        "catastrophic_per_person or catastrophic_amount instead (exactly one of the three)",
+    )
+    catastrophic_per_person: Fen | None = Field(
+        default=None, description="catastrophic insurance in fen per insured person (6000 = 60 元)"
+    )
+    catastrophic_amount: Fen | None = Field(
+        default=None, description="catastrophic insurance, the county's fen"
+    )
     risk_reserve_rate: Rate = Decimal("0.05")
+    risk_reserve_base: Literal["raised_total", "after_catastrophic"] = Field(
+        default="raised_total",
+        description="the risk reserve is risk_reserve_rate of the raised total (以筹资总额为基数, the literal "
+        "reading) or of what is left after catastrophic insurance",
+    )
     accumulated_balance: Fen = 0
     monthly_payout: Fen = 0
     quality_deposit_rate: Rate = Decimal("0.05")
@@ -39,10 +54,25 @@ class ParametersIn(RequestModel):
     contract_fee_rate: Rate = Decimal("0.075")
     tiers: dict[str, TierRuleIn]
     unreferred_county_ratio: Rate
-    dip_budget_rate: Rate
+    dip_budget_rate: Rate | None = Field(
+        default=None,
+        description="inpatient care paid by DIP points as a share of each community budget; or give "
+        "dip_budget_amount instead (exactly one of the two)",
+    )
+    dip_budget_amount: Fen | None = Field(
+        default=None,
+        description="the county's DIP budget in fen, split among the communities like the fund (covered "
+        "residents × adjustment, largest remainder)",
+    )
     dip_estimated_point_value: Decimal = Field(gt=0, max_digits=12, decimal_places=4)
     dip_tier_coefficients: dict[str, Decimal] | None = None
     overspend_community_share: Rate = Decimal("0.50")
+    capitation_basis: Literal["covered", "contracted"] = Field(
+        default="covered",
+        description="the monthly outpatient capitation is split per covered resident (by home institution) "
+        "or per contracted resident (结合家庭医生签约按人头付费: contracts in force on the month's first day, "
+        "by the team's institution)",
+    )
     surplus_weights: dict[str, Decimal] | None = None
     upward_deductible: Literal["difference", "full"] = Field(
         default="difference",
@@ -50,7 +80,8 @@ class ParametersIn(RequestModel):
         "or the higher tier's full deductible",
     )
     downward_deductible: Literal["waived", "full"] = Field(
-        default="waived", description="referred back down in the same episode: no new deductible (下转免起付线)"
+        default="waived",
+        description="referred back down in the same episode: no new deductible (下转免起付线)",
     )
     communities: list[CommunityCoverIn] = Field(min_length=1, max_length=100)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 
-from shared.errors import forbidden, not_found
+from shared.errors import Forbidden, forbidden, not_found
 from shared.principal import Principal, Role
 
 PEOPLE_WRITERS = {Role.COMMISSION_ADMIN, Role.FAMILY_DOCTOR, Role.VILLAGE_DOCTOR, Role.HIS_SYSTEM}
@@ -21,6 +21,16 @@ PEOPLE_WRITERS = {Role.COMMISSION_ADMIN, Role.FAMILY_DOCTOR, Role.VILLAGE_DOCTOR
 def check_reference_data_writer(p: Principal) -> None:
     if p.role != Role.COMMISSION_ADMIN:
         raise forbidden("only the health commission changes reference data")
+
+
+def check_rules_writer(p: Principal) -> None:
+    """The county's registry rules (coverage targets, catalogue minimum, posting rules): the commission's."""
+    if p.role != Role.COMMISSION_ADMIN:
+        raise Forbidden(
+            "commission-only",
+            "仅卫健委管理员可修改本县的签约、目录和派驻规则",
+            "only the health commission changes these rules",
+        )
 
 
 def check_people_writer(p: Principal) -> None:

@@ -228,7 +228,9 @@ async def _workforce(s: AsyncSession, rng: random.Random, o: dict[str, Any]) -> 
     teams = []
     n = 0
 
-    async def person(inst_id: uuid.UUID, title: str, specialty: str, gp: bool = False) -> Any:
+    async def person(
+        inst_id: uuid.UUID, title: str, specialty: str, gp: bool = False, profession: str = "physician"
+    ) -> Any:
         nonlocal n
         n += 1
         return await workforce.create_practitioner(
@@ -236,6 +238,7 @@ async def _workforce(s: AsyncSession, rng: random.Random, o: dict[str, Any]) -> 
             PractitionerIn(
                 licence_no=f"YZ-P{n:04d}",
                 name=_name(rng),
+                profession=profession,
                 title=title,
                 specialties=[specialty],
                 general_practitioner=gp,
@@ -256,7 +259,7 @@ async def _workforce(s: AsyncSession, rng: random.Random, o: dict[str, Any]) -> 
                 await person(v.id, "village_doctor", "乡村全科")
                 for v in villages_of[tc.id][k * 3 : (k + 1) * 3]
             ]
-            nurse = await person(tc.id, "assistant", "护理")
+            nurse = await person(tc.id, "nurse_in_charge", "护理", profession="nurse")
             team = await workforce.create_team(
                 s,
                 TeamIn(
@@ -309,6 +312,7 @@ async def _residents(
                 ("registered_poor", 0.04),
                 ("severe_mental", 0.005),
                 ("pregnant_postpartum", 0.01),
+                ("family_planning_special", 0.005),
             )
             if rng.random() < p
         ]

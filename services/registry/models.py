@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
+from shared.county_policy import policy_table
 from shared.tables import add_platform_tables
 
 
@@ -18,6 +19,11 @@ class Base(DeclarativeBase):
 
 
 outbox, inbox, idempotency_keys = add_platform_tables(Base.metadata)
+# the county's registry rules with their history; a county is a region (and goes with it)
+county_policies = policy_table(Base.metadata)
+county_policies.append_constraint(
+    sa.ForeignKeyConstraint(["county_code"], ["regions.code"], name="fk_county_policies_region")
+)
 
 
 class Versioned:
@@ -88,6 +94,7 @@ class Practitioner(Versioned, Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     licence_no: Mapped[str] = mapped_column(sa.String(40), unique=True)
     name: Mapped[str] = mapped_column(sa.String(100), index=True)
+    profession: Mapped[str] = mapped_column(sa.String(20), default="physician")
     title: Mapped[str] = mapped_column(sa.String(30))
     specialties: Mapped[list[str]] = mapped_column(ARRAY(sa.String(50)), default=list)
     general_practitioner: Mapped[bool] = mapped_column(default=False)
@@ -99,8 +106,12 @@ class Posting(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     practitioner_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("practitioners.id"), index=True)
     host_institution_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("institutions.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(20), default="resident")
+    role: Mapped[str] = mapped_column(sa.String(30), default="physician")
     start_date: Mapped[date]
     end_date: Mapped[date]
+    # a rotating posting's days of the week (mon…sun); empty for a resident one
+    weekdays: Mapped[list[str]] = mapped_column(ARRAY(sa.String(3)), default=list)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), server_default=sa.func.now())
 
 

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.county_policy import Versioned
 from shared.crud import where_equal
 from shared.pagination import Page, PageParams
 
 from . import models as m
 from . import repository as repo
-from .domain.catalogues import FIRST_IN_COUNTY_MINIMUM
 from .domain.contracts import KeyPopulation
-from .domain.coverage import CoverageCounts, evaluate_coverage
+from .domain.coverage import CoverageCounts, coverage_rate, evaluate_coverage
 from .domain.practitioners import add_months
+from .domain.settings import RegistryRules
 from .schemas import (
     CatalogueEntryOut,
     CatalogueSummaryOut,
@@ -27,6 +30,7 @@ from .schemas import (
     CoverageOut,
     DepartmentOut,
     InstitutionOut,
+    KeyPopulationCoverageOut,
     PostingOut,
     PractitionerOut,
     RegionOut,
@@ -134,7 +138,8 @@ async def list_catalogue(
     return await repo.paginate(s, stmt, page, CatalogueEntryOut.model_validate)
 
 
-async def catalogue_summary(s: AsyncSession, county_code: str) -> CatalogueSummaryOut:
+async def catalogue_summary(s: AsyncSession, county_code: str, minimum: int) -> CatalogueSummaryOut:
+    """`minimum`: the county's first-in-county minimum in force."""
     rows = (
         await s.execute(
             sa.select(m.CatalogueEntry.catalogue, m.CatalogueEntry.tier, sa.func.count())
@@ -146,8 +151,8 @@ async def catalogue_summary(s: AsyncSession, county_code: str) -> CatalogueSumma
     return CatalogueSummaryOut(
         county_code=county_code,
         first_in_county_diseases=first,
-        first_in_county_minimum=FIRST_IN_COUNTY_MINIMUM,
-        meets_minimum=first >= FIRST_IN_COUNTY_MINIMUM,
+        first_in_county_minimum=minimum,
+        meets_minimum=first >= minimum,
         grassroots_by_tier={tier: n for cat, tier, n in rows if cat == "grassroots"},
     )
 
@@ -156,19 +161,35 @@ def _minus_years(d: date, years: int) -> date:
     return add_months(d, -12 * years)
 
 
-async def coverage_counts(s: AsyncSession, as_of: date, community_ids: list[uuid.UUID]) -> CoverageCounts:
+def _key_groups(r: type[m.Resident], as_of: date) -> dict[KeyPopulation, Any]:
+    """Each key population as a condition on a resident on the day (age groups from the birth date)."""
+    by_age = {
+        KeyPopulation.ELDERLY: r.birth_date <= _minus_years(as_of, 65),
+        KeyPopulation.CHILD: r.birth_date > _minus_years(as_of, 7),
+    }
+    return {g: by_age[g] if g in by_age else r.key_populations.contains([g.value]) for g in KeyPopulation}
+
+
+@dataclass(frozen=True)
+class Counts:
+    overall: CoverageCounts
+    by_group: dict[KeyPopulation, tuple[int, int]]  # key population → (residents, signed)
+
+
+async def coverage_counts(s: AsyncSession, as_of: date, community_ids: list[uuid.UUID]) -> Counts:
     """One pass over residents joined to their active contracts (as of the date)."""
     r, c = m.Resident, m.Contract
     signed = sa.exists().where(
         c.resident_id == r.id, c.status == "active", c.start_date <= as_of, c.end_date >= as_of
     )
-    recorded = [f for f in KeyPopulation if f not in (KeyPopulation.ELDERLY, KeyPopulation.CHILD)]
-    key = sa.or_(
-        r.birth_date <= _minus_years(as_of, 65),
-        r.birth_date > _minus_years(as_of, 7),
-        r.key_populations.overlap(sa.cast(recorded, r.key_populations.type)),
-    )
-    poor = r.key_populations.contains([KeyPopulation.REGISTERED_POOR.value])
+    groups = _key_groups(r, as_of)
+    key = sa.or_(*groups.values())
+    poor = groups[KeyPopulation.REGISTERED_POOR]
+    per_group = [
+        agg
+        for cond in groups.values()
+        for agg in (sa.func.count().filter(cond), sa.func.count().filter(sa.and_(cond, signed)))
+    ]
     row = (
         await s.execute(
             sa.select(
@@ -178,28 +199,53 @@ async def coverage_counts(s: AsyncSession, as_of: date, community_ids: list[uuid
                 sa.func.count().filter(sa.and_(key, signed)),
                 sa.func.count().filter(poor),
                 sa.func.count().filter(sa.and_(poor, signed)),
+                *per_group,
             ).where(r.active, r.community_id.in_(community_ids))
         )
     ).one()
-    return CoverageCounts(*row)
+    by_group = {g: (row[6 + 2 * i], row[7 + 2 * i]) for i, g in enumerate(groups)}
+    return Counts(CoverageCounts(*row[:6]), by_group)
 
 
 async def coverage(
-    s: AsyncSession, scope: str, scope_id: str, community_ids: list[uuid.UUID], as_of: date
+    s: AsyncSession,
+    scope: str,
+    scope_id: str,
+    community_ids: list[uuid.UUID],
+    as_of: date,
+    rules: Versioned[RegistryRules],
 ) -> CoverageOut:
+    """Against the targets of `rules`: the county's settings in force on `as_of`."""
     counts = await coverage_counts(s, as_of, community_ids)
     lines = [
         CoverageLineOut(
             population=x.population,
             total=x.total,
             signed=x.signed,
-            rate=None if x.rate is None else str(x.rate),
+            rate=_text(x.rate),
             target=str(x.target),
             meets_target=x.meets_target,
         )
-        for x in evaluate_coverage(counts)
+        for x in evaluate_coverage(counts.overall, rules.settings.coverage_targets())
     ]
-    return CoverageOut(scope=scope, scope_id=scope_id, as_of=as_of, lines=lines)
+    groups = [
+        KeyPopulationCoverageOut(
+            population=group, total=total, signed=signed, rate=_text(coverage_rate(signed, total))
+        )
+        for group, (total, signed) in counts.by_group.items()
+    ]
+    return CoverageOut(
+        scope=scope,
+        scope_id=scope_id,
+        as_of=as_of,
+        settings_version=rules.version,
+        lines=lines,
+        key_populations=groups,
+    )
+
+
+def _text(rate: Decimal | None) -> str | None:
+    return None if rate is None else str(rate)
 
 
 async def communities_of_county(s: AsyncSession, county_code: str) -> list[uuid.UUID]:

@@ -13,7 +13,8 @@ from shared.text import RequestModel
 from .domain.catalogues import Catalogue
 from .domain.contracts import RECORDED_FLAGS
 from .domain.institutions import InstitutionType, Membership, ServiceCentre, Tier
-from .domain.practitioners import Title
+from .domain.postings import PostingKind, PostingRole, Weekday
+from .domain.practitioners import Profession, Title
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Code = Annotated[
@@ -123,7 +124,10 @@ class InstitutionOut(Out):
 class PractitionerIn(In):
     licence_no: Code
     name: Name
-    title: Title
+    profession: Profession = Profession.PHYSICIAN
+    title: Title = Field(
+        description="on the profession's ladder: physicians village_doctor…chief, nurses nurse…chief_nurse"
+    )
     specialties: list[Name] = Field(default_factory=list, max_length=20)
     general_practitioner: bool = False
     institution_id: uuid.UUID
@@ -131,6 +135,7 @@ class PractitionerIn(In):
 
 class PractitionerPatch(Patch):
     name: Name | None = None
+    profession: Profession | None = None
     title: Title | None = None
     specialties: list[Name] | None = Field(default=None, max_length=20)
     general_practitioner: bool | None = None
@@ -139,22 +144,37 @@ class PractitionerPatch(Patch):
 
 class PostingIn(In):
     host_institution_id: uuid.UUID
+    kind: PostingKind = Field(
+        default=PostingKind.RESIDENT,
+        description="resident: stationed (驻扎式); rotating: weekly days (巡回式)",
+    )
+    role: PostingRole | None = Field(
+        default=None,
+        description="the seat filled (004 §七 1+1+1+N); default: the practitioner's profession's",
+    )
     start_date: date
     end_date: date
+    weekdays: list[Weekday] = Field(
+        default_factory=list, max_length=7, description='a rotating posting\'s days, e.g. ["tue", "thu"]'
+    )
 
 
 class PostingOut(Out):
     id: uuid.UUID
     practitioner_id: uuid.UUID
     host_institution_id: uuid.UUID
+    kind: PostingKind
+    role: PostingRole
     start_date: date
     end_date: date
+    weekdays: list[Weekday]
 
 
 class PractitionerOut(Out):
     id: uuid.UUID
     licence_no: str
     name: str
+    profession: Profession
     title: Title
     specialties: list[str]
     general_practitioner: bool
@@ -213,13 +233,16 @@ def _check_flags(flags: list[str]) -> list[str]:
     return sorted(set(flags))
 
 
+FLAGS_DOC = "recorded key-population flags (age groups are derived): " + ", ".join(sorted(RECORDED_FLAGS))
+
+
 class ResidentIn(In):
     national_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
     name: Name
     phone: Phone | None = None
     community_id: uuid.UUID
     home_institution_id: uuid.UUID | None = None
-    key_populations: list[str] = Field(default_factory=list, max_length=10)
+    key_populations: list[str] = Field(default_factory=list, max_length=10, description=FLAGS_DOC)
 
     _flags = field_validator("key_populations")(_check_flags)
 
@@ -228,7 +251,7 @@ class ResidentPatch(Patch):
     name: Name | None = None
     phone: Phone | None = None
     home_institution_id: uuid.UUID | None = None
-    key_populations: list[str] | None = Field(default=None, max_length=10)
+    key_populations: list[str] | None = Field(default=None, max_length=10, description=FLAGS_DOC)
 
     @field_validator("key_populations")
     @classmethod
@@ -315,16 +338,27 @@ class CoverageLineOut(BaseModel):
     meets_target: bool
 
 
+class KeyPopulationCoverageOut(BaseModel):
+    """One key population's coverage (no target of its own: the 60 % is of all key populations)."""
+
+    population: str
+    total: int
+    signed: int
+    rate: str | None
+
+
 class CoverageOut(BaseModel):
     scope: str
     scope_id: str
     as_of: date
+    settings_version: int = Field(description="the county's registry settings the targets come from")
     lines: list[CoverageLineOut]
+    key_populations: list[KeyPopulationCoverageOut] = Field(description="each key population (002 §21)")
 
 
 class CatalogueSummaryOut(BaseModel):
     county_code: str
     first_in_county_diseases: int
-    first_in_county_minimum: int
+    first_in_county_minimum: int = Field(description="the county's setting in force")
     meets_minimum: bool
     grassroots_by_tier: dict[str, int]

@@ -7,6 +7,8 @@ national ID or phone, no gender, birthplace or key-population flags — the refe
 birth date (age rules) and both consumers the community and home institution. Version 2 of practitioners
 drops the name and licence number, version 2 of family-doctor contracts the key-population flags and the
 free-text termination reason. Version-1 events (still on the topics and in outboxes) upcast to version 2.
+Version 3 of practitioners adds the profession and postings of every kind (rotating, nurses, CDC staff…);
+older events upcast to physicians on resident postings, all the registry could record then.
 """
 
 from __future__ import annotations
@@ -96,6 +98,54 @@ class PractitionerV2(EventData):
 
 def practitioner_v1_to_v2(old: PractitionerV1) -> PractitionerV2:
     return PractitionerV2.model_validate(old.model_dump(exclude={"name", "licence_no"}))
+
+
+class PostingV2(EventData):
+    """Version 1 plus the kind (`resident`: stationed; `rotating`: the same `weekdays` every week, mon…sun),
+    and the role the posted person fills (physician, nursing, infection_control, public_health,
+    quality_control, supervision: 004 §七)."""
+
+    id: uuid.UUID
+    practitioner_id: uuid.UUID
+    host_institution_id: uuid.UUID
+    kind: str
+    role: str
+    start_date: date
+    end_date: date
+    weekdays: list[str]
+
+
+class PractitionerV3(EventData):
+    """Version 2 plus the profession (physician, nurse, public_health; the title is on its ladder) and
+    postings of version 2."""
+
+    id: uuid.UUID
+    profession: str
+    title: str
+    specialties: list[str]
+    general_practitioner: bool
+    institution_id: uuid.UUID
+    postings: list[PostingV2]
+    active: bool
+    version: int
+
+
+def posting_v1_to_v2(old: PostingV1) -> PostingV2:
+    """Before version 2 the registry posted only physicians, stationed."""
+    return PostingV2.model_validate(
+        {**old.model_dump(), "kind": "resident", "role": "physician", "weekdays": []}
+    )
+
+
+def practitioner_v2_to_v3(old: PractitionerV2) -> PractitionerV3:
+    """Before version 3 every practitioner was a physician."""
+    return PractitionerV3.model_validate(
+        {
+            **old.model_dump(exclude={"postings"}),
+            "profession": "physician",
+            "postings": [posting_v1_to_v2(p) for p in old.postings],
+        }
+    )
 
 
 class TeamMemberV1(EventData):
@@ -205,8 +255,8 @@ class CatalogueEntryV1(EventData):
 Community = CommunityV1
 Department = DepartmentV1
 Institution = InstitutionV1
-Posting = PostingV1
-Practitioner = PractitionerV2
+Posting = PostingV2
+Practitioner = PractitionerV3
 TeamMember = TeamMemberV1
 Team = TeamV1
 Resident = ResidentV2
@@ -218,8 +268,8 @@ INSTITUTIONS = Contract("registry.institutions", types("institution", *LIFECYCLE
 PRACTITIONERS = Contract(
     "registry.practitioners",
     types("practitioner", *LIFECYCLE),
-    (PractitionerV1, PractitionerV2),
-    (practitioner_v1_to_v2,),
+    (PractitionerV1, PractitionerV2, PractitionerV3),
+    (practitioner_v1_to_v2, practitioner_v2_to_v3),
 )
 TEAMS = Contract("registry.teams", types("team", *LIFECYCLE), (TeamV1,))
 RESIDENTS = Contract(

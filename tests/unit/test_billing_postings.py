@@ -28,6 +28,7 @@ from services.billing.domain.postings import (
     prepayment_journal,
     settlement_journal,
 )
+from shared.errors import Invalid
 
 TIERS = {
     "village": TierRule(Decimal("0.90"), 10_000),
@@ -115,7 +116,7 @@ def year_end(cash: int, budget_left: int, score: str) -> YearEndInput:
         budget=CommunityBudget("A", 60, 5_244_000, 1_200_000, 2_097_600, []),
         dip_points={"H1": Decimal(1000), "T1": Decimal(200)},
         dip_paid={"H1": 100_000, "T1": 20_000},
-        contracts={"T1": 1},
+        contract_months={"T1": 12},  # one contract in force all year
         contract_fee=3_000,
         budget_left=budget_left,
         cash=cash,
@@ -130,13 +131,21 @@ def year_end(cash: int, budget_left: int, score: str) -> YearEndInput:
 
 def test_settlement_journal_surplus_and_overspend_balance_and_empty_the_community() -> None:
     j, fig = settlement_journal("411081", 2026, year_end(3_661_800, -168_000, "90"))
-    assert fig["surplus"] == 1_749_180 and sum(x.amount for x in j.lines) == 0
+    # budget left −168,000 + cash 3,661,800 − DIP 1,977,600 − fee 3,000 + deposit 262,200 = 1,775,400 surplus;
+    # the deposit kept at score 90 (26,220) comes out of it: the members share 1,749,180
+    assert (fig["surplus"], fig["deposit_kept"], fig["surplus_shared"]) == (1_775_400, 26_220, 1_749_180)
+    assert fig["community_pays"] == 0 and sum(x.amount for x in j.lines) == 0
     cash = {x.account: x.amount for x in j.lines if x.community_id == "A" and x.institution_id is None}
     assert cash[acc.CASH] == -3_661_800 and cash[acc.BUDGET] == 168_000 and cash[acc.DEPOSIT] == -262_200
     j, fig = settlement_journal("411081", 2026, year_end(100_000, -2_500_000, "0"))
-    # 100,000 − DIP 1,977,600 − fee 3,000 − 2,500,000 + 0 deposit back = −4,380,600
-    assert (fig["overspend"], fig["community_bears"], fig["fund_bears"]) == (4_380_600, 2_190_300, 2_190_300)
+    # spending against the budget: cash 100,000 − DIP 1,977,600 − fee 3,000, budget left −2,500,000, the
+    # deposit 262,200 withheld → −4,118,400, shared 50 : 50; then the deposit, kept in full (score 0)
+    assert (fig["overspend"], fig["community_bears"], fig["fund_bears"]) == (4_118_400, 2_059_200, 2_059_200)
+    assert (fig["deposit_kept"], fig["community_pays"]) == (262_200, 2_059_200 + 262_200)
     assert sum(x.amount for x in j.lines) == 0
+    lines = {x.account: x.amount for x in j.lines if x.institution_id is None}
+    assert lines[acc.OVERSPEND_BORNE] == -2_321_400 and lines[acc.FUND_OVERSPEND] == -2_059_200
+    assert lines[acc.DEPOSIT_FORFEITED] == 262_200
 
 
 def test_quarterly_projection() -> None:
@@ -149,7 +158,7 @@ def test_quarterly_projection() -> None:
     )
     assert evaluate(2, 1_200_000, 700_000).flag == "alert"  # 700,000 / 600,000 = 117 %
     assert evaluate(4, 1_200_000, 1_250_000).flag == "watch"
-    with pytest.raises(ValueError):
+    with pytest.raises(Invalid):
         evaluate(5, 1, 1)
 
 

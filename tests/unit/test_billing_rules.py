@@ -6,7 +6,6 @@ from decimal import Decimal
 import pytest
 
 from services.billing.domain.budget import (
-    BudgetError,
     CommunityShare,
     FundYear,
     county_fund,
@@ -14,6 +13,7 @@ from services.billing.domain.budget import (
     split_fund,
 )
 from services.billing.domain.claims import ClaimInput, TierRule, insurance_share
+from services.billing.domain.parameters import ParameterError
 from services.billing.domain.settlement import (
     YearEnd,
     capitation_pool,
@@ -23,19 +23,34 @@ from services.billing.domain.settlement import (
     distribute_surplus,
     point_value,
 )
+from shared.errors import Invalid
 
 YEAR = FundYear(raised_total=10_000_000_000, catastrophic_share=800_000_000)  # 1 亿元, 800 万元
 
 
 def test_budget_derivation_line_by_line() -> None:
+    # the literal reading (default): 5 % of the raised total 10,000,000,000 = 500,000,000
     lines = {x.label: x.fen for x in county_fund(YEAR)}
     assert lines == {
         "raised_total": 10_000_000_000,
         "catastrophic_share": -800_000_000,
+        "risk_reserve_base:raised_total": 10_000_000_000,
+        "risk_reserve": -500_000_000,
+        "community_fund": 8_700_000_000,
+    }
+    # the alternative: 5 % of what is left after catastrophic insurance, 9,200,000,000 → 460,000,000
+    after = FundYear(10_000_000_000, 800_000_000, risk_reserve_base="after_catastrophic")
+    assert {x.label: x.fen for x in county_fund(after)} == {
+        "raised_total": 10_000_000_000,
+        "catastrophic_share": -800_000_000,
+        "risk_reserve_base:after_catastrophic": 9_200_000_000,
         "risk_reserve": -460_000_000,
         "community_fund": 8_740_000_000,
     }
-    assert sum(v for k, v in lines.items() if k != "community_fund") == lines["community_fund"]
+    for year in (YEAR, after):
+        figures = county_fund(year)
+        moved = [x.fen for x in figures if x.label in ("raised_total", "catastrophic_share", "risk_reserve")]
+        assert sum(moved) == figures[-1].fen
 
 
 def test_risk_reserve_waived_when_six_months_are_covered() -> None:
@@ -46,7 +61,7 @@ def test_risk_reserve_waived_when_six_months_are_covered() -> None:
     poor = FundYear(
         10_000_000_000, 800_000_000, accumulated_balance=53_999_999_999, monthly_payout=9_000_000_000
     )
-    assert county_fund(poor)[-1].fen == 8_740_000_000
+    assert county_fund(poor)[-1].fen == 8_700_000_000
 
 
 def test_split_by_covered_residents_with_adjustment_adds_up() -> None:
@@ -62,7 +77,13 @@ def test_split_by_covered_residents_with_adjustment_adds_up() -> None:
 def test_monthly_prepayment_and_deposit() -> None:
     months = prepayments(5_244_000_000)
     assert {(p.gross, p.deposit, p.paid) for p in months} == {(437_000_000, 21_850_000, 415_150_000)}
-    assert [p.gross for p in prepayments(100)] == [9, 9, 9, 9, 8, 8, 8, 8, 8, 8, 8, 8]
+    small = prepayments(100)
+    assert [p.gross for p in small] == [9, 9, 9, 9, 8, 8, 8, 8, 8, 8, 8, 8]
+    # the year's deposit, 5 % of 100 = 5 fen, over the months by largest remainder (each month's own
+    # 5 % of 8 or 9 fen rounds to 0: the year would withhold nothing)
+    assert [p.deposit for p in small] == [1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0]
+    # 120 fen: 10 a month, whose 5 % (0.5) rounds up every month to 12 in all; the year's is 6
+    assert sum(p.deposit for p in prepayments(120)) == 6
 
 
 RULES = {
@@ -110,6 +131,7 @@ def test_year_end_surplus_overspend_and_deposit() -> None:
     over = YearEnd(5_244_000_000, 5_500_000_000, Decimal("0.4"))
     assert (over.overspend, over.community_bears, over.fund_bears) == (256_000_000, 102_400_000, 153_600_000)
     assert deposit_returned(21_850_000 * 12, Decimal(92)) == 241_224_000
+    assert deposit_returned(21_850_000 * 12, 92) == 241_224_000  # an integer score too
 
 
 def test_parameters_that_do_not_add_up_are_refused() -> None:
@@ -117,10 +139,16 @@ def test_parameters_that_do_not_add_up_are_refused() -> None:
         dict(raised_total=100, catastrophic_share=101),
         dict(raised_total=-1, catastrophic_share=0),
         dict(raised_total=100, catastrophic_share=0, risk_reserve_rate=Decimal("1.2")),
+        dict(raised_total=100, catastrophic_share=0, risk_reserve_base="whatever"),
     ):
-        with pytest.raises(BudgetError):
+        with pytest.raises(ParameterError):  # a 422 problem in Chinese and English, not a bare ValueError
             FundYear(**bad)
-    with pytest.raises(BudgetError):
+    with pytest.raises(ParameterError):
         split_fund(100, [CommunityShare("A", 10, Decimal(0))])
-    with pytest.raises(ValueError):
+    with pytest.raises(ParameterError):  # all-zero insured counts: nothing to split by
+        split_fund(100, [CommunityShare("A", 0), CommunityShare("B", 0)])
+    with pytest.raises(ParameterError):  # a reserve beyond what is left after catastrophic insurance
+        county_fund(FundYear(100, 99))
+    with pytest.raises(Invalid) as caught:
         deposit_returned(100, Decimal(101))
+    assert caught.value.code == "scores-needed"

@@ -131,8 +131,9 @@ def test_a_stored_v1_contract_event_loses_the_key_populations_and_the_reason() -
 
 def test_a_stored_v1_practitioner_event_loses_the_name_and_licence() -> None:
     p = contracts.decode(stored(STORED_PRACTITIONER_V1))
-    assert type(p) is reg.PractitionerV2
+    assert type(p) is reg.PractitionerV3
     assert p.title == "attending" and p.general_practitioner and p.postings == []
+    assert p.profession == "physician"
     assert "gp1" not in personal_values(p.model_dump(mode="json"))
 
 

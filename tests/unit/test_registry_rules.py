@@ -6,7 +6,9 @@ import pytest
 
 from services.registry.domain.catalogues import Catalogue, check_tier, normalise_icd10
 from services.registry.domain.contracts import (
+    RECORDED_FLAGS,
     ContractStatus,
+    KeyPopulation,
     check_new_contract,
     check_termination,
     contract_term,
@@ -15,44 +17,18 @@ from services.registry.domain.contracts import (
 )
 from services.registry.domain.coverage import CoverageCounts, evaluate_coverage
 from services.registry.domain.institutions import InstitutionType, Membership, Tier, check_institution
-from services.registry.domain.practitioners import Title, add_months, check_posting
+from services.registry.domain.practitioners import add_months
+from services.registry.domain.settings import RegistryRules
+from services.registry.schemas import ResidentIn
 from shared.errors import Conflict, Invalid
 
-HOME, HOST = uuid.uuid4(), uuid.uuid4()
+SEEDS = RegistryRules().coverage_targets()  # 30 / 60 / 100 %
 
 
-class TestPostings:
-    def test_six_months_exactly_is_enough(self) -> None:
-        check_posting(Title.ATTENDING, HOME, HOST, date(2026, 1, 31), date(2026, 7, 31), [])
-
-    def test_one_day_short_is_refused(self) -> None:
-        with pytest.raises(Invalid) as err:
-            check_posting(Title.CHIEF, HOME, HOST, date(2026, 1, 31), date(2026, 7, 30), [])
-        assert err.value.code == "posting-too-short"
-
-    @pytest.mark.parametrize("title", [Title.RESIDENT, Title.ASSISTANT, Title.VILLAGE_DOCTOR])
-    def test_junior_titles_cannot_be_posted(self, title: Title) -> None:
-        with pytest.raises(Invalid) as err:
-            check_posting(title, HOME, HOST, date(2026, 1, 1), date(2027, 1, 1), [])
-        assert err.value.code == "posting-title"
-
-    def test_overlap_and_same_institution_refused(self) -> None:
-        with pytest.raises(Invalid, match="overlaps"):
-            check_posting(
-                Title.CHIEF,
-                HOME,
-                HOST,
-                date(2026, 6, 1),
-                date(2027, 1, 1),
-                [(date(2026, 1, 1), date(2026, 6, 30))],
-            )
-        with pytest.raises(Invalid, match="another institution"):
-            check_posting(Title.CHIEF, HOME, HOME, date(2026, 1, 1), date(2027, 1, 1), [])
-
-    def test_add_months_clamps_month_end(self) -> None:
-        assert add_months(date(2024, 8, 31), 6) == date(2025, 2, 28)
-        assert add_months(date(2023, 8, 31), 6) == date(2024, 2, 29)
-        assert add_months(date(2026, 3, 15), -12 * 65) == date(1961, 3, 15)
+def test_add_months_clamps_month_end() -> None:
+    assert add_months(date(2024, 8, 31), 6) == date(2025, 2, 28)
+    assert add_months(date(2023, 8, 31), 6) == date(2024, 2, 29)
+    assert add_months(date(2026, 3, 15), -12 * 65) == date(1961, 3, 15)
 
 
 class TestContracts:
@@ -91,26 +67,41 @@ class TestContracts:
         assert key_populations(date(2019, 3, 1), set(), on) == set()  # turned 7 today
         assert key_populations(date(1990, 1, 1), {"registered_poor"}, on) == {"registered_poor"}
 
+    def test_family_planning_special_assistance_families_are_a_key_population(self) -> None:
+        """002 §21 names 计划生育特别扶助目标人群 among the groups family doctors start from."""
+        assert KeyPopulation.FAMILY_PLANNING_SPECIAL in RECORDED_FLAGS
+        body = ResidentIn.model_validate(
+            {
+                "national_id": "x",
+                "name": "x",
+                "community_id": str(uuid.uuid4()),
+                "key_populations": ["family_planning_special"],
+            }
+        )
+        assert body.key_populations == ["family_planning_special"]
+        on = date(2026, 3, 1)
+        assert key_populations(date(1962, 5, 1), set(body.key_populations), on) == {"family_planning_special"}
+
 
 class TestCoverage:
     def test_rates_and_targets(self) -> None:
-        lines = evaluate_coverage(CoverageCounts(1000, 300, 200, 119, 10, 10))
+        lines = evaluate_coverage(CoverageCounts(1000, 300, 200, 119, 10, 10), SEEDS)
         by = {x.population: x for x in lines}
         assert by["residents"].rate == Decimal("0.3000") and by["residents"].meets_target
         assert by["key_populations"].rate == Decimal("0.5950") and not by["key_populations"].meets_target
         assert by["registered_poor"].meets_target
 
     def test_one_poor_resident_unsigned_misses_the_100_percent_target(self) -> None:
-        by = {x.population: x for x in evaluate_coverage(CoverageCounts(10, 9, 5, 5, 5, 4))}
+        by = {x.population: x for x in evaluate_coverage(CoverageCounts(10, 9, 5, 5, 5, 4), SEEDS)}
         assert not by["registered_poor"].meets_target
 
     def test_empty_group_has_no_rate(self) -> None:
-        by = {x.population: x for x in evaluate_coverage(CoverageCounts(0, 0, 0, 0, 0, 0))}
+        by = {x.population: x for x in evaluate_coverage(CoverageCounts(0, 0, 0, 0, 0, 0), SEEDS)}
         assert by["residents"].rate is None and by["residents"].meets_target
 
     def test_inconsistent_counts_raise(self) -> None:
         with pytest.raises(ValueError):
-            evaluate_coverage(CoverageCounts(10, 11, 0, 0, 0, 0))
+            evaluate_coverage(CoverageCounts(10, 11, 0, 0, 0, 0), SEEDS)
 
 
 class TestInstitutions:

@@ -5,21 +5,22 @@ leaves nothing written."""
 from __future__ import annotations
 
 import base64
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
 from services.registry import models as m
-from services.registry.schemas import ContractIn, ResidentIn, TeamIn
-from services.registry.usecases import people, workforce
+from services.registry.schemas import ContractIn, PostingIn, ResidentIn, TeamIn
+from services.registry.usecases import county_rules, people, workforce
 from shared.contracts import decode
 from shared.contracts import registry as reg
-from shared.errors import Conflict, Invalid
+from shared.county_policy import PolicyChangeIn
+from shared.errors import Conflict, Forbidden, Invalid
 from shared.pii import PiiVault, resident_owner
 from shared.principal import Principal, Role
 
-from ..conftest import TEST_PII_KEY
-from ..factories import TODAY, VAULT, RegistryRows, national_id
+from ..conftest import NOW, TEST_PII_KEY
+from ..factories import COUNTY, TODAY, VAULT, RegistryRows, national_id
 from .rollback import TxDatabase
 
 ADMIN = Principal(subject="commission-admin", role=Role.COMMISSION_ADMIN)
@@ -136,3 +137,52 @@ async def test_resealing_runs_its_own_units_of_work_on_the_test_database(registr
             rotated.current_header
         )
         assert rotated.open(row.phone_sealed or b"", resident_owner(r.id, "phone")) == "13812345678"
+
+
+async def test_a_settings_change_is_a_new_version_and_a_refused_one_writes_nothing(
+    registry: TxDatabase,
+) -> None:
+    """The county's rules are not an event (no other service applies them): a version row, nothing else."""
+    await RegistryRows(registry.session).region()
+    change = PolicyChangeIn(changes={"posting_min_months": 12}, reason="县卫健委 2026 第 5 号文")
+
+    out = await registry.run(lambda s: county_rules.change_settings(s, ADMIN, COUNTY, change, NOW))
+
+    assert (out.version, out.changed, out.changed_by) == (1, {"posting_min_months": 12}, ADMIN.subject)
+    assert await registry.count("county_policies") == 1 and await registry.outbox() == []
+    nonsense = PolicyChangeIn(
+        changes={"posting_min_months": 12, "coverage_target_residents": "2"}, reason="x"
+    )
+    with pytest.raises(Invalid) as caught:
+        await registry.run(lambda s: county_rules.change_settings(s, ADMIN, COUNTY, nonsense, NOW))
+    assert caught.value.code == "bad-setting"
+    doctor = Principal(subject="doctor-1", role=Role.FAMILY_DOCTOR)
+    with pytest.raises(Forbidden):
+        await registry.run(lambda s: county_rules.change_settings(s, doctor, COUNTY, change, NOW))
+    assert await registry.count("county_policies") == 1
+
+
+async def test_a_posting_is_checked_against_the_rules_in_force_when_it_is_recorded(
+    registry: TxDatabase,
+) -> None:
+    reg_rows = RegistryRows(registry.session)
+    community = await reg_rows.community()
+    hospital, township = (
+        await reg_rows.institution(community),
+        await reg_rows.institution(community, "township"),
+    )
+    first, second = await reg_rows.practitioner(hospital), await reg_rows.practitioner(hospital)
+    year = PolicyChangeIn(changes={"posting_min_months": 12}, reason="至少一年")
+    await registry.run(lambda s: county_rules.change_settings(s, ADMIN, COUNTY, year, NOW))
+    six_months = PostingIn(
+        host_institution_id=township.id, start_date=date(2026, 3, 1), end_date=date(2026, 9, 1)
+    )
+
+    before = await registry.run(
+        lambda s: workforce.add_posting(s, first.id, six_months, NOW - timedelta(days=1))
+    )
+    assert [(p.kind, p.role) for p in before.postings] == [("resident", "physician")]
+    with pytest.raises(Invalid) as caught:
+        await registry.run(lambda s: workforce.add_posting(s, second.id, six_months, NOW))
+    assert caught.value.code == "posting-too-short" and "12" in caught.value.zh
+    assert await registry.count("postings") == 1

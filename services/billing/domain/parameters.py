@@ -8,15 +8,34 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from shared.errors import Invalid
+from shared.money import apply_rate
 
 from .claims import TierRule
 
 TIERS = ("village", "community", "township", "county")
 ONE = Decimal(1)
+MAX_FEN = 10**15  # 10 trillion yuan: any county's raised total is far below, and the ledger's bigint is safe
 UPWARD_DEDUCTIBLE = ("difference", "full")
 DOWNWARD_DEDUCTIBLE = ("waived", "full")
+# 5 % 风险储备金 "以筹资总额为基数" (004 §十七): of the raised total (the literal reading, default) or of what is
+# left after catastrophic insurance (the engine's reading before it was a parameter)
+RISK_RESERVE_BASE = ("raised_total", "after_catastrophic")
+# outpatient capitation "结合家庭医生签约按人头付费" (001): per covered resident (by home institution) or per
+# contracted resident (by the contracting team's institution)
+CAPITATION_BASIS = ("covered", "contracted")
 # parameters stored as words, not rates (repository.to_domain leaves them strings)
-CHOICES = frozenset({"upward_deductible", "downward_deductible"})
+CHOICES = frozenset({"upward_deductible", "downward_deductible", "risk_reserve_base", "capitation_basis"})
+# parameters stored as whole fen (repository.to_domain takes them as they are)
+AMOUNTS = (
+    "accumulated_balance",
+    "monthly_payout",
+    "catastrophic_per_person",
+    "catastrophic_amount",
+    "dip_budget_amount",
+)
+# each quantity is given in exactly one of its forms
+CATASTROPHIC_FORMS = ("catastrophic_rate", "catastrophic_per_person", "catastrophic_amount")
+DIP_FORMS = ("dip_budget_rate", "dip_budget_amount")
 
 
 class ParameterError(Invalid):
@@ -38,19 +57,28 @@ class CommunityCover:
 class YearParameters:
     individual_contribution: int  # fen per insured person (个人缴费)
     fiscal_subsidy: int  # fen per insured person (财政补助)
-    catastrophic_rate: Decimal  # share of the raised total that buys catastrophic insurance
     tiers: dict[str, TierRule]
     unreferred_county_ratio: Decimal  # county visit, grassroots-catalogue disease, not referred
-    dip_budget_rate: Decimal  # share of a community budget paid to inpatient care by DIP points
     dip_estimated_point_value: Decimal  # fen per point, for the provisional monthly payments
     communities: tuple[CommunityCover, ...]
+    # catastrophic insurance (大病保险), one of: a share of the raised total, fen per insured person
+    # (6000 = 60 元), or the county's amount in fen
+    catastrophic_rate: Decimal | None = None
+    catastrophic_per_person: int | None = None
+    catastrophic_amount: int | None = None
+    # inpatient care paid by DIP points, one of: a share of each community budget, or the county's DIP
+    # amount in fen, split among the communities like the fund (covered residents × adjustment)
+    dip_budget_rate: Decimal | None = None
+    dip_budget_amount: int | None = None
     risk_reserve_rate: Decimal = Decimal("0.05")
+    risk_reserve_base: str = "raised_total"
     accumulated_balance: int = 0
     monthly_payout: int = 0
     quality_deposit_rate: Decimal = Decimal("0.05")
     outpatient_pool_rate: Decimal = Decimal("0.50")  # of individual contributions → capitation
     contract_fee_rate: Decimal = Decimal("0.075")  # of the individual contribution, per contract
     overspend_community_share: Decimal = Decimal("0.50")  # the community bears this part of an overspend
+    capitation_basis: str = "covered"
     # one deductible per referral episode (双向转诊…只计算一次起付线), as the county reads it:
     # going up, "difference" (上转补差: only what the higher tier's deductible exceeds what was met) or
     # "full" (the higher tier's whole deductible again); coming down, "waived" (下转免起付线) or "full"
@@ -81,6 +109,20 @@ class YearParameters:
     def raised_total(self) -> int:
         return self.covered_total * (self.individual_contribution + self.fiscal_subsidy)
 
+    @property
+    def catastrophic_form(self) -> str:
+        """Which of the catastrophic forms the version gives (check_parameters: exactly one)."""
+        return next((f for f in CATASTROPHIC_FORMS if getattr(self, f) is not None), "")
+
+    @property
+    def catastrophic_share(self) -> int:
+        """Catastrophic insurance in fen, from whichever form the county gave it in."""
+        if self.catastrophic_per_person is not None:
+            return self.catastrophic_per_person * self.covered_total
+        if self.catastrophic_amount is not None:
+            return self.catastrophic_amount
+        return apply_rate(self.raised_total, self.catastrophic_rate or Decimal(0))
+
 
 def _rate(name: str, value: Decimal) -> None:
     if not Decimal(0) <= value <= ONE:
@@ -89,8 +131,11 @@ def _rate(name: str, value: Decimal) -> None:
 
 def check_parameters(p: YearParameters) -> None:
     """Everything a version must satisfy before it can be stored."""
-    if min(p.individual_contribution, p.fiscal_subsidy, p.accumulated_balance, p.monthly_payout) < 0:
+    amounts = [p.individual_contribution, p.fiscal_subsidy, *(getattr(p, a) for a in AMOUNTS)]
+    if min(a for a in amounts if a is not None) < 0:
         raise ParameterError("金额不能为负", "money cannot be negative")
+    _one_form(p, CATASTROPHIC_FORMS, "大病保险资金")
+    _one_form(p, DIP_FORMS, "DIP 预算")
     for name in (
         "catastrophic_rate",
         "risk_reserve_rate",
@@ -101,11 +146,23 @@ def check_parameters(p: YearParameters) -> None:
         "dip_budget_rate",
         "unreferred_county_ratio",
     ):
-        _rate(name, getattr(p, name))
-    if p.catastrophic_rate + p.risk_reserve_rate >= ONE:
+        if getattr(p, name) is not None:
+            _rate(name, getattr(p, name))
+    _choice("risk_reserve_base", p.risk_reserve_base, RISK_RESERVE_BASE)
+    _choice("capitation_basis", p.capitation_basis, CAPITATION_BASIS)
+    _check_communities(p)
+    if p.raised_total > MAX_FEN:
+        raise ParameterError("筹资总额超出可记账范围", f"the raised total exceeds {MAX_FEN} fen")
+    if p.catastrophic_share > p.raised_total:
         raise ParameterError(
-            "大病保险与风险金合计须低于筹资总额的 100%",
-            "catastrophic share and risk reserve together must stay below 100 % of the raised total",
+            "大病保险资金超过筹资总额", "catastrophic insurance exceeds the raised total it is taken from"
+        )
+    # the reserve at its full rate, as if not waived: a version must work in the year it stops being waived
+    base = p.raised_total if p.risk_reserve_base == "raised_total" else p.raised_total - p.catastrophic_share
+    if p.catastrophic_share + apply_rate(base, p.risk_reserve_rate) >= p.raised_total:
+        raise ParameterError(
+            "大病保险与风险储备金合计须低于筹资总额",
+            "catastrophic insurance and risk reserve together must stay below the raised total",
         )
     if p.outpatient_pool_rate + p.contract_fee_rate > ONE:
         raise ParameterError(
@@ -141,6 +198,9 @@ def check_parameters(p: YearParameters) -> None:
             raise ParameterError(
                 f"{table_name} 须为每个层级给出正数", f"{table_name} needs a positive value per tier"
             )
+
+
+def _check_communities(p: YearParameters) -> None:
     if not p.communities:
         raise ParameterError("至少需要一个医共体", "at least one community is needed")
     ids = [c.community_id for c in p.communities]
@@ -150,3 +210,17 @@ def check_parameters(p: YearParameters) -> None:
         raise ParameterError(
             "每个医共体的参保人数与调整系数须为正", "covered residents and adjustment must be positive"
         )
+
+
+def _one_form(p: YearParameters, forms: tuple[str, ...], zh: str) -> None:
+    given = [f for f in forms if getattr(p, f) is not None]
+    if len(given) != 1:
+        raise ParameterError(
+            f"{zh}须且只能以一种方式给出（{' / '.join(forms)}），现给出 {len(given)} 种",
+            f"give exactly one of {', '.join(forms)} (given: {', '.join(given) or 'none'})",
+        )
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ParameterError(f"{name} 须为 {'|'.join(allowed)}", f"{name} must be one of {'|'.join(allowed)}")

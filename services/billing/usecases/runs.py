@@ -28,7 +28,7 @@ from ..domain.postings import (
     prepayment_journal,
     settlement_journal,
 )
-from ..domain.settlement import contract_fee
+from ..domain.settlement import contract_fee, month_starts
 from ..models import (
     Budget,
     Claim,
@@ -72,7 +72,8 @@ async def _budgets(s: AsyncSession, county: str, year: int) -> list[Budget]:
 async def run_prepayment(
     s: AsyncSession, who: Principal, county: str, year: int, month: int, now: datetime
 ) -> RunOut:
-    """1/12 of each community's budget, the quality deposit withheld; once per community and month."""
+    """1/12 of each community's budget, 1/12 of the year's quality deposit withheld (domain/budget.prepayments:
+    the figures of the derivation); once per community and month."""
     check_officer(who)
     _month(month)
     row, params = await load_year(s, county, year)
@@ -153,10 +154,14 @@ async def _close_month(
     charges = await _month_charges(s, county, year, month, params)
     out: list[dict[str, object]] = []
     budgets = await _budgets(s, county, year)
-    homes = await _home_counts(s, [b.community_id for b in budgets])
+    communities = [b.community_id for b in budgets]
+    if params.capitation_basis == "contracted":
+        heads = await _contracts_in_force(s, communities, month_starts(year)[month - 1 : month])
+    else:
+        heads = await _home_counts(s, communities)
     for b in budgets:
         c = charges.get(str(b.community_id), MonthCharges())
-        c.capitation = capitation_for_month(b.capitation_pool, month, homes.get(str(b.community_id), {}))
+        c.capitation = capitation_for_month(b.capitation_pool, month, heads.get(str(b.community_id), {}))
         j = month_close_journal(str(b.community_id), year, month, c)
         if await post_journal(s, j, county, year, month, now, str(b.community_id)) is not None:
             out.append(
@@ -202,8 +207,9 @@ async def settle_year(
     now: datetime,
     finalize_provisional: bool = False,
 ) -> RunOut:
-    """Close the months still open, then settle every community: final DIP, contract fees, the budget
-    remainder, the deposit by score, the surplus or overspend. Once per year."""
+    """Close the months still open, then settle every community: final DIP, contract fees (by the months
+    each contract was in force), spending against the budget (surplus or overspend), then the deposit by
+    score (domain/postings.settlement_journal). Once per year."""
     check_officer(who)
     row, params = await load_year(s, county, year, lock=True)
     if row.status == "settled":
@@ -257,7 +263,7 @@ async def settle_year(
     for month in range(row.closed_months + 1, 13):
         await _close_month(s, row, params, month, now)
     points = await _points(s, county, year)
-    contracts = await _contracts(s, year)
+    contracts = await _contracts_in_force(s, [b.community_id for b in budgets], month_starts(year))
     tiers = dict(
         (str(i), t)
         for i, t in (
@@ -281,7 +287,7 @@ async def settle_year(
             budget=_domain_budget(b),
             dip_points=points.get(c, {}),
             dip_paid={i: v for (a, i), v in inst.items() if a == acc.DIP},
-            contracts=contracts.get(c, {}),
+            contract_months=contracts.get(c, {}),
             contract_fee=fee,
             budget_left=total.get((acc.BUDGET, c, None), 0),
             cash=total.get((acc.CASH, c, None), 0),
@@ -347,18 +353,23 @@ async def _points(s: AsyncSession, county: str, year: int) -> dict[str, dict[str
     return out
 
 
-async def _contracts(s: AsyncSession, year: int) -> dict[str, dict[str, int]]:
-    """Contracts active at some point of the year, per community and team institution."""
+async def _contracts_in_force(
+    s: AsyncSession, communities: list[uuid.UUID], days: list[date]
+) -> dict[str, dict[str, int]]:
+    """Contracts in force on each of `days` (a month's first day; `settlement.month_starts`), counted once
+    per day, per community and team institution: over the year's twelve first days these are contract-months
+    (the contract fee), over one month's first day the contracted residents (capitation by contract).
+    Every contract counts whatever its status now: a terminated or renewed one keeps the months it was in
+    force. Billing's read model has no termination date (the registry's `terminated_at` is not kept), so a
+    terminated contract counts to its `end_date`."""
+    day = sa.values(sa.column("day", sa.Date), name="days").data([(d,) for d in days])
     rows = (
         await s.execute(
             sa.select(RmTeam.community_id, RmTeam.institution_id, sa.func.count())
             .select_from(RmContract)
             .join(RmTeam, RmTeam.id == RmContract.team_id)
-            .where(
-                RmContract.status == "active",
-                RmContract.start_date <= date(year, 12, 31),
-                RmContract.end_date >= date(year, 1, 1),
-            )
+            .join(day, sa.and_(RmContract.start_date <= day.c.day, RmContract.end_date >= day.c.day))
+            .where(RmTeam.community_id.in_(communities))
             .group_by(RmTeam.community_id, RmTeam.institution_id)
         )
     ).all()

@@ -14,7 +14,7 @@ from shared.principal import Principal
 
 from .. import events
 from ..access import check_officer
-from ..domain.budget import community_budgets, county_fund, fund_year
+from ..domain.budget import community_budgets, county_lines
 from ..domain.parameters import check_parameters
 from ..domain.postings import budget_journal
 from ..models import Budget, InsuranceYear, ParameterVersion, RmCommunity
@@ -37,7 +37,9 @@ async def set_parameters(
             "the year's budgets are derived; its parameters are frozen",
         )
     data = body.model_dump(mode="json")
-    check_parameters(to_domain(data))  # a ParameterError is the client's 422
+    params = to_domain(data)
+    check_parameters(params)  # a ParameterError is the client's 422
+    community_budgets(params)  # and so is an amount beyond what it is taken from, found now, not at deriving
     wanted = {c.community_id for c in body.communities}
     known = set(
         (
@@ -87,7 +89,7 @@ async def derive_budgets(s: AsyncSession, who: Principal, county: str, year: int
             raise Conflict("no-parameters", "该年度尚未设置参数", f"no parameters set for {county} {year}")
         params = to_domain(row.parameters)
         budgets = community_budgets(params)
-        county_lines = county_fund(fund_year(params))
+        lines = county_lines(params)
         s.add(InsuranceYear(county_code=county, year=year, parameter_version=row.version, status="budgeted"))
         for b in budgets:
             s.add(
@@ -105,7 +107,7 @@ async def derive_budgets(s: AsyncSession, who: Principal, county: str, year: int
                 )
             )
         await s.flush()
-        journal = budget_journal(county, year, county_lines, budgets)
+        journal = budget_journal(county, year, lines, budgets)
         await post_journal(s, journal, county, year, None, now, county)
         for budget in await budgets_of(s, county, year):  # each community's budget with its derivation
             collect(s, events.budget_derived(budget))

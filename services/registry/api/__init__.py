@@ -3,6 +3,6 @@
 
 from fastapi import APIRouter
 
-from . import catalogues, orgs, people, workforce
+from . import catalogues, orgs, people, settings, workforce
 
-ROUTERS: list[APIRouter] = [orgs.router, workforce.router, people.router, catalogues.router]
+ROUTERS: list[APIRouter] = [orgs.router, workforce.router, people.router, catalogues.router, settings.router]

@@ -15,7 +15,7 @@ from .. import queries
 from .. import repository as repo
 from ..domain.catalogues import Catalogue
 from ..schemas import CatalogueEntryIn, CatalogueEntryOut, CatalogueSummaryOut
-from ..usecases import catalogues
+from ..usecases import catalogues, county_rules
 from .deps import Paging, Session, reference_data_access, write
 
 router = APIRouter(prefix="/v1", tags=["catalogues"], dependencies=[Depends(reference_data_access)])
@@ -61,5 +61,7 @@ async def remove_entry(ident: uuid.UUID, request: Request) -> JSONResponse:
 
 @router.get("/catalogues/{county_code}/summary", response_model=CatalogueSummaryOut)
 async def summary(county_code: str, s: Session) -> CatalogueSummaryOut:
+    """Against the county's first-in-county minimum in force."""
     await repo.get(s, m.Region, county_code)
-    return await queries.catalogue_summary(s, county_code)
+    rules = (await county_rules.rules_for(s, county_code)).settings
+    return await queries.catalogue_summary(s, county_code, rules.first_in_county_minimum)

@@ -24,6 +24,7 @@ from ..access import (
 )
 from ..domain.contracts import ContractStatus, KeyPopulation
 from ..domain.national_id import parse_national_id
+from ..domain.settings import end_of
 from ..schemas import (
     ContractIn,
     ContractOut,
@@ -35,7 +36,7 @@ from ..schemas import (
     ResidentPatch,
     TerminationIn,
 )
-from ..usecases import people
+from ..usecases import county_rules, people
 from .deps import Clk, Paging, Session, Vault, database, people_access, request_id, write
 
 # coverage counts years back from this date: a year-22 date used to be a 500 (found by the fuzzer)
@@ -181,14 +182,20 @@ async def terminate_contract(
 async def community_coverage(
     ident: uuid.UUID, s: Session, clock: Clk, caller: Caller, as_of: AsOf = None
 ) -> CoverageOut:
-    await repo.get(s, m.Community, ident)
-    return await queries.coverage(s, "community", str(ident), [ident], as_of or clock.today())
+    """Against the targets of the community's county in force on `as_of`."""
+    community = await repo.get(s, m.Community, ident)
+    day = as_of or clock.today()
+    rules = await county_rules.rules_for(s, community.county_code, end_of(day))
+    return await queries.coverage(s, "community", str(ident), [ident], day, rules)
 
 
 @router.get("/coverage/counties/{county_code}", response_model=CoverageOut)
 async def county_coverage(
     county_code: str, s: Session, clock: Clk, caller: Caller, as_of: AsOf = None
 ) -> CoverageOut:
+    """Against the county's targets in force on `as_of`."""
     await repo.get(s, m.Region, county_code)
     ids = await queries.communities_of_county(s, county_code)
-    return await queries.coverage(s, "county", county_code, ids, as_of or clock.today())
+    day = as_of or clock.today()
+    rules = await county_rules.rules_for(s, county_code, end_of(day))
+    return await queries.coverage(s, "county", county_code, ids, day, rules)

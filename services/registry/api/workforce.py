@@ -13,7 +13,7 @@ from shared.pagination import Page
 from .. import models as m
 from .. import queries
 from .. import repository as repo
-from ..domain.practitioners import Title
+from ..domain.practitioners import Profession, Title
 from ..schemas import (
     PostingIn,
     PractitionerIn,
@@ -24,7 +24,7 @@ from ..schemas import (
     TeamPatch,
 )
 from ..usecases import workforce
-from .deps import Paging, Session, reference_data_access, write
+from .deps import Clk, Paging, Session, reference_data_access, write
 
 router = APIRouter(prefix="/v1", tags=["workforce"], dependencies=[Depends(reference_data_access)])
 
@@ -40,6 +40,7 @@ async def list_practitioners(
     page: Paging,
     q: Annotated[str | None, Query(max_length=100)] = None,
     institution_id: uuid.UUID | None = None,
+    profession: Profession | None = None,
     title: Title | None = None,
     general_practitioner: bool | None = None,
     active: bool | None = None,
@@ -49,6 +50,7 @@ async def list_practitioners(
         page,
         q,
         institution_id=institution_id,
+        profession=profession,
         title=title,
         general_practitioner=general_practitioner,
         active=active,
@@ -71,8 +73,9 @@ async def deactivate_practitioner(ident: uuid.UUID, request: Request) -> JSONRes
 
 
 @router.post("/practitioners/{ident}/postings", status_code=201, response_model=PractitionerOut)
-async def add_posting(ident: uuid.UUID, body: PostingIn, request: Request) -> JSONResponse:
-    return await write(request, body, lambda s: workforce.add_posting(s, ident, body), 201)
+async def add_posting(ident: uuid.UUID, body: PostingIn, request: Request, clock: Clk) -> JSONResponse:
+    now = clock.now()
+    return await write(request, body, lambda s: workforce.add_posting(s, ident, body, now), 201)
 
 
 @router.post("/teams", status_code=201, response_model=TeamOut)

@@ -1,4 +1,5 @@
-"""Disease catalogues per county: the grassroots catalogue (per tier) and the first-in-county list."""
+"""Disease catalogues per county: the grassroots catalogue (per tier) and the first-in-county list (at
+least the county's minimum of diseases: `settings.RegistryRules.first_in_county_minimum`, 50 by 004 §十一)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from enum import StrEnum
 from shared.errors import Invalid
 
 ICD10 = re.compile(r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$")
-FIRST_IN_COUNTY_MINIMUM = 50  # 004 §十一: at least 50 diseases treated first inside the county
 
 
 class Catalogue(StrEnum):

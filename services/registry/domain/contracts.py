@@ -20,7 +20,8 @@ class ContractStatus(StrEnum):
 
 
 class KeyPopulation(StrEnum):
-    """重点人群 flags recorded on a resident; age groups are derived from the birth date."""
+    """重点人群 flags recorded on a resident (002 §21 names the groups); age groups are derived from the
+    birth date."""
 
     ELDERLY = "elderly"  # 65+, derived
     CHILD = "child"  # 0-6, derived
@@ -29,6 +30,8 @@ class KeyPopulation(StrEnum):
     CHRONIC_DISEASE = "chronic_disease"
     SEVERE_MENTAL = "severe_mental"
     REGISTERED_POOR = "registered_poor"
+    # 计划生育特别扶助家庭: the only child died or is disabled (the state's special assistance families)
+    FAMILY_PLANNING_SPECIAL = "family_planning_special"
 
 
 RECORDED_FLAGS = frozenset(KeyPopulation) - {KeyPopulation.ELDERLY, KeyPopulation.CHILD}

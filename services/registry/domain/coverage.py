@@ -1,4 +1,5 @@
-"""Family-doctor coverage against the targets of seed 002 §21."""
+"""Family-doctor coverage against the county's targets (seed 002 §21: 30 % of residents, 60 % of key
+populations, every registered poor resident; the county's settings say what is in force)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from decimal import ROUND_HALF_UP, Decimal
 
 @dataclass(frozen=True)
 class CoverageTargets:
-    residents: Decimal = Decimal("0.30")
-    key_populations: Decimal = Decimal("0.60")
-    registered_poor: Decimal = Decimal("1.00")
+    residents: Decimal
+    key_populations: Decimal
+    registered_poor: Decimal
 
 
 @dataclass(frozen=True)
@@ -33,15 +34,14 @@ class CoverageLine:
     meets_target: bool
 
 
-def _rate(signed: int, total: int) -> Decimal | None:
+def coverage_rate(signed: int, total: int) -> Decimal | None:
+    """Signed over total to four decimals; none when nobody is in the group."""
     if total == 0:
         return None
     return (Decimal(signed) / Decimal(total)).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
 
 
-def evaluate_coverage(
-    counts: CoverageCounts, targets: CoverageTargets = CoverageTargets()
-) -> list[CoverageLine]:
+def evaluate_coverage(counts: CoverageCounts, targets: CoverageTargets) -> list[CoverageLine]:
     """A target counts as met when nobody is in the group (nothing to cover)."""
     lines = []
     for name, total, signed, target in (
@@ -52,6 +52,6 @@ def evaluate_coverage(
         if signed > total or signed < 0:
             raise ValueError(f"{name}: signed {signed} outside 0..{total}")
         lines.append(
-            CoverageLine(name, total, signed, _rate(signed, total), target, signed >= target * total)
+            CoverageLine(name, total, signed, coverage_rate(signed, total), target, signed >= target * total)
         )
     return lines

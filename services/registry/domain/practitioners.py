@@ -1,4 +1,6 @@
-"""Practitioners and deployed-doctor postings (下沉/派驻): at least six months, attending or above."""
+"""Practitioners: their profession (physician, nurse, public health) and the title ladder of each.
+
+Postings (下沉/派驻) are `postings.py`."""
 
 from __future__ import annotations
 
@@ -7,19 +9,87 @@ from enum import StrEnum
 
 from shared.errors import Invalid
 
-MIN_POSTING_MONTHS = 6
+
+class Profession(StrEnum):
+    PHYSICIAN = "physician"  # 医师: clinical and TCM physicians, village doctors
+    NURSE = "nurse"  # 护理
+    PUBLIC_HEALTH = "public_health"  # 公共卫生 / 疾控 (CDC) staff
 
 
 class Title(StrEnum):
-    VILLAGE_DOCTOR = "village_doctor"  # 乡村医生
-    ASSISTANT = "assistant"  # 执业助理医师
-    RESIDENT = "resident"  # 住院医师
-    ATTENDING = "attending"  # 主治医师
-    ASSOCIATE_CHIEF = "associate_chief"  # 副主任医师
-    CHIEF = "chief"  # 主任医师
+    """Professional titles (职称), two ladders; their Chinese names are `TITLE_ZH`."""
+
+    VILLAGE_DOCTOR = "village_doctor"
+    ASSISTANT = "assistant"
+    RESIDENT = "resident"
+    ATTENDING = "attending"
+    ASSOCIATE_CHIEF = "associate_chief"
+    CHIEF = "chief"
+    NURSE = "nurse"
+    SENIOR_NURSE = "senior_nurse"
+    NURSE_IN_CHARGE = "nurse_in_charge"
+    ASSOCIATE_CHIEF_NURSE = "associate_chief_nurse"
+    CHIEF_NURSE = "chief_nurse"
 
 
-SENIORITY = {t: i for i, t in enumerate(Title)}
+PHYSICIAN_LADDER = (
+    Title.VILLAGE_DOCTOR,
+    Title.ASSISTANT,
+    Title.RESIDENT,
+    Title.ATTENDING,
+    Title.ASSOCIATE_CHIEF,
+    Title.CHIEF,
+)
+NURSE_LADDER = (
+    Title.NURSE,
+    Title.SENIOR_NURSE,
+    Title.NURSE_IN_CHARGE,
+    Title.ASSOCIATE_CHIEF_NURSE,
+    Title.CHIEF_NURSE,
+)
+# each profession's titles, junior first
+LADDERS: dict[Profession, tuple[Title, ...]] = {
+    Profession.PHYSICIAN: PHYSICIAN_LADDER,
+    Profession.NURSE: NURSE_LADDER,
+    Profession.PUBLIC_HEALTH: PHYSICIAN_LADDER[1:],
+}
+
+
+TITLE_ZH = {
+    Title.VILLAGE_DOCTOR: "乡村医生",
+    Title.ASSISTANT: "执业助理医师",
+    Title.RESIDENT: "住院医师",
+    Title.ATTENDING: "主治医师",
+    Title.ASSOCIATE_CHIEF: "副主任医师",
+    Title.CHIEF: "主任医师",
+    Title.NURSE: "护士",
+    Title.SENIOR_NURSE: "护师",
+    Title.NURSE_IN_CHARGE: "主管护师",
+    Title.ASSOCIATE_CHIEF_NURSE: "副主任护师",
+    Title.CHIEF_NURSE: "主任护师",
+}
+
+
+def at_least(title: Title, lowest: Title) -> bool:
+    """On the physicians' ladder, `title` is `lowest` or above (a title off that ladder never is)."""
+    if title not in PHYSICIAN_LADDER:
+        return False
+    return PHYSICIAN_LADDER.index(title) >= PHYSICIAN_LADDER.index(lowest)
+
+
+def check_practitioner(profession: Profession, title: Title, general_practitioner: bool) -> None:
+    """A title belongs to the practitioner's profession; only a physician is a general practitioner."""
+    if title not in LADDERS[profession]:
+        raise Invalid(
+            "title-profession",
+            "职称与专业类别不符（医师、护理、公共卫生各有其职称序列）",
+            f"title {title} is not on the {profession} ladder: "
+            + ", ".join(t.value for t in LADDERS[profession]),
+        )
+    if general_practitioner and profession != Profession.PHYSICIAN:
+        raise Invalid(
+            "gp-not-physician", "全科医生须为医师", "Only a physician can be a general practitioner"
+        )
 
 
 def add_months(d: date, months: int) -> date:
@@ -40,30 +110,3 @@ def add_months(d: date, months: int) -> date:
         31,
     ][month - 1]
     return date(year, month, min(d.day, days))
-
-
-def check_posting(
-    title: Title,
-    home_institution: object,
-    host_institution: object,
-    start: date,
-    end: date,
-    existing: list[tuple[date, date]],
-) -> None:
-    if end <= start:
-        raise Invalid("posting-dates", "派驻结束日期须晚于开始日期", "A posting must end after it starts")
-    if end < add_months(start, MIN_POSTING_MONTHS):
-        raise Invalid("posting-too-short", "派驻时间不得少于6个月", "A posting must last at least 6 months")
-    if SENIORITY[title] < SENIORITY[Title.ATTENDING]:
-        raise Invalid(
-            "posting-title",
-            "派驻医师须具备主治医师及以上职称",
-            "A deployed doctor must be attending-level or above",
-        )
-    if home_institution == host_institution:
-        raise Invalid(
-            "posting-same-institution", "不能派驻到本机构", "A posting must be to another institution"
-        )
-    for other_start, other_end in existing:
-        if start <= other_end and other_start <= end:
-            raise Invalid("posting-overlap", "派驻时间与已有派驻重叠", "The posting overlaps an existing one")

@@ -1,8 +1,11 @@
-"""Practitioners, deployed-doctor postings and family-doctor teams."""
+"""Practitioners, their postings (下沉帮扶: physicians, nurses, CDC and other staff; resident or rotating)
+and family-doctor teams."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,7 +16,8 @@ from shared.errors import Conflict, Invalid
 from .. import events
 from .. import models as m
 from .. import repository as repo
-from ..domain.practitioners import Title, check_posting
+from ..domain.postings import DEFAULT_ROLE, PostingKind, Staff, Term, Weekday, check_posting, week_order
+from ..domain.practitioners import Profession, Title, check_practitioner
 from ..schemas import (
     PostingIn,
     PostingOut,
@@ -26,6 +30,7 @@ from ..schemas import (
     TeamOut,
     TeamPatch,
 )
+from . import county_rules
 from .lifecycle import deactivate
 
 
@@ -46,7 +51,12 @@ async def _practitioner_changed(s: AsyncSession, p: m.Practitioner, action: str)
     return _practitioner_view(p, postings)
 
 
+def _check_practitioner(p: m.Practitioner | PractitionerIn) -> None:
+    check_practitioner(Profession(p.profession), Title(p.title), p.general_practitioner)
+
+
 async def create_practitioner(s: AsyncSession, body: PractitionerIn) -> PractitionerOut:
+    _check_practitioner(body)
     await repo.get_referenced(s, m.Institution, body.institution_id, "institution_id")
     if await s.scalar(sa.select(m.Practitioner.id).where(m.Practitioner.licence_no == body.licence_no)):
         raise Conflict("duplicate-code", "执业证号已存在", "A practitioner with this licence number exists")
@@ -64,6 +74,7 @@ async def update_practitioner(s: AsyncSession, ident: uuid.UUID, body: Practitio
         await repo.get_referenced(s, m.Institution, changes["institution_id"], "institution_id")
     for key, value in changes.items():
         setattr(p, key, value)
+    _check_practitioner(p)  # the title on the (possibly new) profession's ladder
     await s.flush()
     return await _practitioner_changed(s, p, "updated")
 
@@ -72,14 +83,33 @@ async def deactivate_practitioner(s: AsyncSession, ident: uuid.UUID) -> Practiti
     return await deactivate(s, m.Practitioner, ident, _practitioner_changed)
 
 
-async def add_posting(s: AsyncSession, ident: uuid.UUID, body: PostingIn) -> PractitionerOut:
+def _term(kind: str, start: date, end: date, weekdays: Iterable[str]) -> Term:
+    return Term(PostingKind(kind), start, end, frozenset(Weekday(d) for d in weekdays))
+
+
+async def add_posting(s: AsyncSession, ident: uuid.UUID, body: PostingIn, now: datetime) -> PractitionerOut:
+    """Checked against the practitioner's postings and the rules in force now in the host's county."""
     p = await repo.get(s, m.Practitioner, ident, for_update=True)
-    await repo.get_referenced(s, m.Institution, body.host_institution_id, "host_institution_id")
-    existing = [(x.start_date, x.end_date) for x in (await repo.postings_of(s, [p.id]))[p.id]]
-    check_posting(
-        Title(p.title), p.institution_id, body.host_institution_id, body.start_date, body.end_date, existing
+    host = await repo.get_referenced(s, m.Institution, body.host_institution_id, "host_institution_id")
+    rules = (await county_rules.rules_for(s, host.region_code, now)).settings
+    staff = Staff(Profession(p.profession), Title(p.title), p.institution_id)
+    role = body.role or DEFAULT_ROLE[staff.profession]
+    term = _term(body.kind, body.start_date, body.end_date, body.weekdays)
+    existing = [
+        _term(x.kind, x.start_date, x.end_date, x.weekdays) for x in (await repo.postings_of(s, [p.id]))[p.id]
+    ]
+    check_posting(staff, role, host.id, term, existing, rules.posting_rules())
+    s.add(
+        m.Posting(
+            practitioner_id=p.id,
+            host_institution_id=host.id,
+            kind=term.kind,
+            role=role,
+            start_date=term.start,
+            end_date=term.end,
+            weekdays=week_order(term.weekdays),
+        )
     )
-    s.add(m.Posting(practitioner_id=p.id, **body.model_dump()))
     p.updated_at = sa.func.now()  # an UPDATE bumps the aggregate version
     await s.flush()
     await s.refresh(p)

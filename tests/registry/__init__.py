@@ -1,0 +1,1 @@
+"""The registry through HTTP on the real database: the county's rules, postings, key populations."""
