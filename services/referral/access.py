@@ -2,11 +2,12 @@
 
 Referrals: the sending, receiving and approving institutions act by their side of the referral (which
 side may take which step is the state machine's `domain.states`); they, the resident and the health
-commission read it. Slots: a hospital's HIS or referral office publishes and stops its own sessions;
-residents book for themselves, family doctors for their contracted residents, the receiving hospital's
-referral office for an accepted referral. An object outside the caller's reach is reported as not found,
-so its existence does not leak.
-Plain Python: the use cases and queries call these; the routers only pass the caller on.
+commission read it. A hospital's HIS takes the receiving side's steps for referrals addressed to its
+hospital, naming the practitioner it acts for (audited beside the machine client). Slots: a hospital's
+HIS or referral office publishes and stops its own sessions; residents book for themselves, family
+doctors for their contracted residents, the receiving hospital's referral office for an accepted
+referral. An object outside the caller's reach is reported as not found, so its existence does not
+leak. Plain Python: the use cases and queries call these; the routers only pass the caller on.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
-from shared.errors import Forbidden, NotFound, forbidden
+from shared.errors import Forbidden, Invalid, NotFound, forbidden
 from shared.principal import Principal, Role
 
 from .domain.rules import Direction
@@ -25,7 +26,15 @@ from .domain.states import Side
 
 SYSTEM = Principal(subject="system", role=Role.COMMISSION_ADMIN)  # the sweeps; every side at once
 CLINICAL = {Role.VILLAGE_DOCTOR, Role.FAMILY_DOCTOR, Role.SPECIALIST, Role.REFERRAL_COORDINATOR}
-RECEIVING = {Role.REFERRAL_COORDINATOR, Role.SPECIALIST, Role.FAMILY_DOCTOR}
+# the receiving institution's staff (a village clinic's village doctors, for a downward referral), and a
+# hospital's HIS acting for a named practitioner (`acting_practitioner`)
+RECEIVING = {
+    Role.REFERRAL_COORDINATOR,
+    Role.SPECIALIST,
+    Role.FAMILY_DOCTOR,
+    Role.VILLAGE_DOCTOR,
+    Role.HIS_SYSTEM,
+}
 SENDERS = {
     Direction.UP: {Role.VILLAGE_DOCTOR, Role.FAMILY_DOCTOR},
     Direction.DOWN: {Role.SPECIALIST, Role.REFERRAL_COORDINATOR},
@@ -67,6 +76,40 @@ def sides_of(principal: Principal, r: ReferralParties) -> set[Side]:
     if inst == r.approver_institution_id and principal.role == Role.REFERRAL_COORDINATOR:
         sides.add(Side.APPROVER)
     return sides
+
+
+def acting_practitioner(principal: Principal, named: uuid.UUID | None) -> uuid.UUID | None:
+    """Who acts in person: a HIS client (a machine) must name the practitioner it acts for; a person acts as
+    themselves and names nobody."""
+    if principal.role == Role.HIS_SYSTEM:
+        if named is None:
+            raise Invalid(
+                "acting-practitioner-required",
+                "HIS系统操作转诊须指明执行操作的医务人员（acting_practitioner_id）",
+                "A HIS client acting on a referral names the practitioner it acts for "
+                "(acting_practitioner_id)",
+                field="acting_practitioner_id",
+            )
+        return named
+    if named is not None:
+        raise Invalid(
+            "acting-practitioner-not-allowed",
+            "只有HIS系统需指明执行操作的医务人员，本人操作无需填写",
+            "acting_practitioner_id is for HIS clients; a person acts as themselves",
+            field="acting_practitioner_id",
+        )
+    return None
+
+
+def check_acting_practitioner(principal: Principal, practitioner_institution_id: uuid.UUID) -> None:
+    """The practitioner a HIS acts for works at the HIS's own institution."""
+    if practitioner_institution_id != principal.institution_id:
+        raise Invalid(
+            "acting-practitioner-elsewhere",
+            "执行操作的医务人员不属于该HIS所在机构",
+            "The acting practitioner does not work at this HIS client's institution",
+            field="acting_practitioner_id",
+        )
 
 
 def can_read(principal: Principal, r: ReferralParties) -> bool:

@@ -107,3 +107,17 @@ async def lead_hospital(s: AsyncSession, community_id: uuid.UUID | None) -> uuid
         return None
     community = await s.get(m.RmCommunity, community_id)
     return community.lead_institution_id if community else None
+
+
+async def has_active_team(s: AsyncSession, institution_id: uuid.UUID) -> bool:
+    """A family-doctor team works at the institution (a village clinic that can take a downward referral)."""
+    t = m.RmTeam.__table__
+    stmt = sa.select(t.c.id).where(t.c.institution_id == institution_id, t.c.active).limit(1)
+    return (await s.scalar(stmt)) is not None
+
+
+async def practitioner(s: AsyncSession, ident: uuid.UUID) -> m.RmPractitioner:
+    p = await s.get(m.RmPractitioner, ident)
+    if p is None or not p.active:
+        raise unknown("医务人员", "practitioner", ident)
+    return p

@@ -57,7 +57,14 @@ class ReferralIn(In):
     out_of_county_reason: Text | None = None
     downward_reason: DownwardReason | None = None
     follow_up: FollowUpPlanIn | None = None
-    replaces_referral_id: uuid.UUID | None = None
+    replaces_referral_id: uuid.UUID | None = Field(
+        default=None, description="a re-request: the sender's earlier referral it replaces (revoked)"
+    )
+    continues_referral_id: uuid.UUID | None = Field(
+        default=None,
+        description="a downward referral: the upward referral of the same episode it brings the patient "
+        "home from (same resident, arrived or completed, sent by the hospital it went to)",
+    )
 
 
 class RejectCode(StrEnum):
@@ -71,6 +78,11 @@ class RejectCode(StrEnum):
 
 class Versioned(In):
     version: int
+    acting_practitioner_id: uuid.UUID | None = Field(
+        default=None,
+        description="HIS clients only, and required for them: the practitioner of the hospital the step "
+        "is taken for (audited beside the client)",
+    )
 
 
 class NoteIn(Versioned):
@@ -125,6 +137,7 @@ class ReferralOut(BaseModel):
     to_department_code: str | None
     destination_name: str | None
     approver_institution_id: uuid.UUID | None
+    county_code: str | None = Field(description="the referring institution's county, whose rules apply")
     diagnosis_icd10: str
     reason: str
     clinical_summary: str
@@ -134,6 +147,7 @@ class ReferralOut(BaseModel):
     downward_reason: str | None
     emergency_review_pending: bool
     replaces_referral_id: uuid.UUID | None
+    continues_referral_id: uuid.UUID | None
     submitted_at: datetime | None
     response_due_at: datetime | None
     escalated_at: datetime | None

@@ -120,8 +120,10 @@ async def test_referral_state_changes_reach_kafka(referral_client: AsyncClient, 
     data = mine[-1].data
     assert data["status"] == "accepted" and data["priority"] is True and data["from_tier"] == "village"
     assert data["to_tier"] == "county" and data["diagnosis_icd10"] == "I20.0"
-    # contract version 2 (issue #13): the step's role, not who took it; no free text
-    assert mine[-1].schemaversion == 2 and "clinical_summary" not in data and "reason" not in data
+    # contract version 2 (issue #13): the step's role, not who took it; no free text; version 3 (issue #14):
+    # the upward referral a downward one continues (none for an upward one)
+    assert mine[-1].schemaversion == 3 and "clinical_summary" not in data and "reason" not in data
+    assert data["continues_referral_id"] is None
     assert all("胸痛" not in e.to_bytes().decode() and "高血压" not in e.to_bytes().decode() for e in mine)
     assert data["event"] == {
         "action": "accept",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -54,7 +55,7 @@ class World:
 READ_MODEL_IDS = sa.text(
     "SELECT id::text FROM rm_institutions UNION ALL SELECT id::text FROM rm_residents "
     "UNION ALL SELECT id::text FROM rm_teams UNION ALL SELECT id::text FROM rm_practitioners "
-    "UNION ALL SELECT id::text FROM rm_contracts"
+    "UNION ALL SELECT id::text FROM rm_contracts UNION ALL SELECT id::text FROM rm_communities"
 )
 
 
@@ -236,6 +237,153 @@ async def start_group_at_the_end(group: str, topics: list[str] = REGISTRY_TOPICS
             await consumer.commit({tp: offset for tp, offset in ends.items()})
     finally:
         await consumer.stop()
+
+
+@contextlib.asynccontextmanager
+async def registry_admin(registry_app: Any, w: World) -> AsyncIterator[AsyncClient]:
+    """The registry as the commission's administrator, to add to the county in a test of its own."""
+    async with AsyncClient(
+        transport=ASGITransport(app=registry_app), base_url="http://registry", headers=admin_headers(w.signer)
+    ) as client:
+        yield client
+
+
+async def village_with_team(
+    registry_app: Any, referral_engine: AsyncEngine, w: World, community: int = 1
+) -> dict[str, str]:
+    """A new village clinic of the community with a family-doctor team of its own (led by the community's
+    township GP, with the clinic's village doctor), in the referral read model. New in each test, so the
+    world's own clinics keep having no team."""
+    tag = uuid.uuid4().hex[:6].upper()
+    async with registry_admin(registry_app, w) as client:
+        village = await post(
+            client,
+            "/v1/institutions",
+            {
+                "code": f"VT{tag}",
+                "name": "有团队的村卫生室",
+                "tier": "village",
+                "kind": "village_clinic",
+                "region_code": COUNTY,
+                "community_id": w.ids[f"community{community}"],
+                "membership": "tight",
+            },
+        )
+        doctor = await post(
+            client,
+            "/v1/practitioners",
+            {
+                "licence_no": f"VT{tag}",
+                "name": "村医",
+                "title": "village_doctor",
+                "general_practitioner": False,
+                "institution_id": village["id"],
+            },
+        )
+        team = await post(
+            client,
+            "/v1/teams",
+            {
+                "code": f"VT{tag}",
+                "name": "村卫生室团队",
+                "community_id": w.ids[f"community{community}"],
+                "institution_id": village["id"],
+                "lead_practitioner_id": w.ids[f"gp{community}"],
+                "members": [{"practitioner_id": doctor["id"], "role": "member"}],
+            },
+        )
+    ids = {"village": village["id"], "doctor": doctor["id"], "team": team["id"]}
+    await ship_registry_events(referral_engine, set(ids.values()))
+    return ids
+
+
+async def other_county(
+    registry_app: Any, referral_engine: AsyncEngine, w: World, county_code: str
+) -> dict[str, str]:
+    """A second county (one community: a hospital, a township centre with a family-doctor team, a village
+    clinic, a resident), in the referral read model; its ids are added to the world as `<key>@<county>`."""
+    tag = uuid.uuid4().hex[:6].upper()
+    ids: dict[str, str] = {}
+    async with registry_admin(registry_app, w) as client:
+        for code, level, parent in (("410000", "province", None), (county_code, "county", "410000")):
+            r = await client.post(
+                "/v1/regions", json={"code": code, "name": code, "level": level, "parent_code": parent}
+            )
+            assert r.status_code in (201, 409), r.text
+        community = await post(
+            client, "/v1/communities", {"code": f"K{tag}", "name": "他县医共体", "county_code": county_code}
+        )
+
+        async def inst(key: str, tier: str, kind: str, **body: Any) -> None:
+            ids[key] = (
+                await post(
+                    client,
+                    "/v1/institutions",
+                    {
+                        "code": f"K{tag}{key}",
+                        "name": key,
+                        "tier": tier,
+                        "kind": kind,
+                        "region_code": county_code,
+                        "community_id": community["id"],
+                        **body,
+                    },
+                )
+            )["id"]
+
+        await inst(
+            "hospital", "county", "general", membership="lead", departments=[{"code": "NEI", "name": "内科"}]
+        )
+        await inst("township", "township", "township_centre", membership="tight")
+        await inst("village", "village", "village_clinic", membership="tight")
+        for key, where, title, gp in (
+            ("gp", "township", "attending", True),
+            ("vdoc", "village", "village_doctor", False),
+            ("spec", "hospital", "chief", False),
+        ):
+            ids[key] = (
+                await post(
+                    client,
+                    "/v1/practitioners",
+                    {
+                        "licence_no": f"K{tag}{key}",
+                        "name": key,
+                        "title": title,
+                        "general_practitioner": gp,
+                        "institution_id": ids[where],
+                    },
+                )
+            )["id"]
+        ids["team"] = (
+            await post(
+                client,
+                "/v1/teams",
+                {
+                    "code": f"K{tag}",
+                    "name": "他县团队",
+                    "community_id": community["id"],
+                    "institution_id": ids["township"],
+                    "lead_practitioner_id": ids["gp"],
+                    "members": [{"practitioner_id": ids["vdoc"], "role": "member"}],
+                },
+            )
+        )["id"]
+        ids["resident"] = (
+            await post(
+                client,
+                "/v1/residents",
+                {
+                    "national_id": national_id(date(1961, 6, 1), int(uuid.uuid4().int % 900) + 5),
+                    "name": "他县居民",
+                    "community_id": community["id"],
+                    "home_institution_id": ids["village"],
+                },
+            )
+        )["id"]
+    ids["community"] = community["id"]
+    await ship_registry_events(referral_engine, set(ids.values()))
+    w.ids.update({f"{k}@{county_code}": v for k, v in ids.items()})
+    return ids
 
 
 async def make_world(registry_app: Any, referral_engine: AsyncEngine, signer: DevSigner) -> World:

@@ -1,5 +1,6 @@
 """What makes a referral valid: direction and tier, scope, who may send it, priority, the reasons the
-catalogues demand, and response deadlines (seed 000 §5–6, seed 004 §十一, §十七)."""
+catalogues demand, the upward referral a downward one continues, and response deadlines (seed 000 §5–6,
+seed 004 §十一, §十七)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Protocol
 
-from shared.errors import Invalid
+from shared.errors import Conflict, Invalid
+
+from .states import Status
 
 TIER_RANK = {"village": 0, "township": 1, "community": 1, "county": 2}
 
@@ -52,7 +56,8 @@ class DownwardReason(StrEnum):
 
 @dataclass(frozen=True)
 class Policy:
-    """Configurable per county; defaults from the issue."""
+    """The deadlines in force: each county's own (`settings.ReferralRules.policy()`), else the
+    deployment's; defaults from the issue."""
 
     emergency_response: timedelta = timedelta(minutes=30)
     urgent_response: timedelta = timedelta(hours=4)
@@ -80,7 +85,12 @@ class Place:
     county_code: str
 
 
-def check_direction(direction: Direction, origin: Place, destination: Place | None) -> None:
+def check_direction(
+    direction: Direction, origin: Place, destination: Place | None, destination_has_team: bool = False
+) -> None:
+    """Upward: to a higher tier. Downward: from a county hospital to the grassroots (004 §十一 "至有条件的
+    基层医疗卫生机构"): a township or community centre, or a village clinic with a family-doctor team
+    (`destination_has_team`) that takes over the follow-up."""
     if destination is None:
         if direction != Direction.UP:
             raise Invalid("out-of-county-is-upward", "县外转诊只能上转", "Out-of-county referrals go upward")
@@ -93,13 +103,72 @@ def check_direction(direction: Direction, origin: Place, destination: Place | No
             "上转须转往更高层级的机构",
             f"An upward referral must go to a higher tier ({origin.tier} → {destination.tier})",
         )
-    if direction == Direction.DOWN and not (
-        down and origin.tier == "county" and destination.tier != "village"
-    ):
+    if direction == Direction.DOWN and not (down and origin.tier == "county"):
         raise Invalid(
             "wrong-tier",
-            "下转须由县级医院转往乡镇卫生院或社区卫生服务中心",
-            "A downward referral goes from a county hospital to a township or community centre",
+            "下转须由县级医院转往基层医疗卫生机构",
+            "A downward referral goes from a county hospital to a grassroots institution",
+        )
+    if direction == Direction.DOWN and destination.tier == "village" and not destination_has_team:
+        raise Invalid(
+            "village-without-team",
+            "该村卫生室没有家庭医生团队，不能接收下转患者",
+            "This village clinic has no family-doctor team to take over the follow-up; refer to a "
+            "township or community centre, or to a village clinic with a team",
+        )
+
+
+class ContinuedReferral(Protocol):
+    """What the way home needs of the upward referral it continues (a row of `models.Referral`)."""
+
+    @property
+    def direction(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def resident_id(self) -> uuid.UUID: ...
+    @property
+    def to_institution_id(self) -> uuid.UUID | None: ...
+
+
+CONTINUABLE = frozenset({Status.ARRIVED, Status.COMPLETED})
+
+
+def check_continues(
+    direction: Direction, resident_id: uuid.UUID, from_institution_id: uuid.UUID, upward: ContinuedReferral
+) -> None:
+    """A downward referral continues an upward one of the same episode (上转…下转, one chain for the
+    deductible): same resident, the upward one reached its hospital (arrived or completed), and the
+    patient goes home from the hospital that treated them — the one the upward referral went to (after
+    any forwarding)."""
+    if direction != Direction.DOWN:
+        raise Invalid(
+            "continues-only-downward",
+            "只有下转转诊可以接续上转转诊",
+            "Only a downward referral continues an upward referral",
+        )
+    if upward.direction != Direction.UP:
+        raise Invalid(
+            "continues-not-upward", "所接续的转诊须为上转转诊", "The referral continued must be an upward one"
+        )
+    if upward.resident_id != resident_id:
+        raise Invalid(
+            "continues-other-resident",
+            "所接续的上转转诊属于另一位居民",
+            "The upward referral continued is another resident's",
+        )
+    if upward.to_institution_id != from_institution_id:
+        raise Invalid(
+            "continues-other-institution",
+            "下转须由上转的接收机构发出",
+            "The downward referral must leave from the institution the upward referral went to",
+        )
+    if upward.status not in CONTINUABLE:
+        raise Conflict(
+            "continues-not-arrived",
+            f"所接续的上转转诊状态为 {upward.status}，患者到院后才能下转接续",
+            f"The upward referral is {upward.status}; it is continued once the patient has arrived "
+            "(arrived or completed)",
         )
 
 

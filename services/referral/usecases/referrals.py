@@ -1,4 +1,6 @@
-"""Submitting referrals and every step a receiver, approver or sender takes on them."""
+"""Submitting referrals and every step a receiver, approver or sender takes on them. Deadlines follow the
+rules of the referring institution's county (`county_rules`); a county that has recorded none runs on
+the deployment's `Policy`."""
 
 from __future__ import annotations
 
@@ -15,13 +17,22 @@ from shared.principal import Principal
 
 from .. import lookups
 from .. import models as m
-from ..access import SYSTEM, check_emergency_reviewer, check_sender
+from ..access import (
+    SYSTEM,
+    acting_practitioner,
+    can_read,
+    check_acting_practitioner,
+    check_emergency_reviewer,
+    check_sender,
+)
 from ..domain.followup import plan_visits
 from ..domain.rules import (
     Direction,
+    Place,
     Policy,
     Scope,
     Urgency,
+    check_continues,
     check_direction,
     check_reasons,
     check_scope,
@@ -29,6 +40,8 @@ from ..domain.rules import (
     is_priority,
     needs_approval,
 )
+from ..domain.settings import ReferralRules
+from ..domain.slots import SlotPolicy
 from ..domain.states import Action, Status
 from ..repository import load_referral
 from ..schemas import (
@@ -44,6 +57,23 @@ from ..schemas import (
     Versioned,
 )
 from .common import record, transition
+from .county_rules import rules_for
+
+
+async def deadlines(s: AsyncSession, county_code: str | None, deployed: Policy) -> Policy:
+    """The county's response deadlines; a county that has recorded no rules runs on the deployment's.
+    (Only the deadlines are read here, so the deployment's slot rules do not matter.)"""
+    if county_code is None:  # a referral from before counties had rules, its origin since forgotten
+        return deployed
+    rules = await rules_for(s, county_code, ReferralRules.of(deployed, SlotPolicy()))
+    return rules.policy()
+
+
+async def receives_downward(s: AsyncSession, destination: Place | None) -> bool:
+    """A village clinic receives a downward referral only with a family-doctor team of its own."""
+    if destination is None or destination.tier != "village":
+        return False
+    return await lookups.has_active_team(s, destination.institution_id)
 
 
 async def submit_referral(
@@ -67,7 +97,14 @@ async def submit_referral(
             "须指定接收机构",
             "Give to_institution_id (or destination_name out of county)",
         )
-    check_direction(body.direction, origin, destination)
+    check_direction(body.direction, origin, destination, await receives_downward(s, destination))
+    if body.continues_referral_id is not None:
+        check_continues(
+            body.direction,
+            resident.id,
+            origin.institution_id,
+            await _continued(s, principal, body.continues_referral_id),
+        )
     scope = classify_scope(origin, destination, resident.community_id)
     check_scope(body.scope, scope)
     grassroots = await lookups.on_catalogue(
@@ -118,13 +155,15 @@ async def submit_referral(
         downward_reason=body.downward_reason,
         emergency_review_pending=scope == Scope.OUT_OF_COUNTY and body.urgency == Urgency.EMERGENCY,
         replaces_referral_id=body.replaces_referral_id,
+        continues_referral_id=body.continues_referral_id,
+        county_code=origin.county_code,
         created_by=principal.subject,
         created_at=now,
         updated_at=now,
     )
     if status == Status.SUBMITTED:
         r.submitted_at = now
-        r.response_due_at = policy.response_due(body.urgency, now)
+        r.response_due_at = (await deadlines(s, r.county_code, policy)).response_due(body.urgency, now)
     s.add(r)
     await s.flush()
     if body.direction == Direction.DOWN:
@@ -159,6 +198,15 @@ async def _plan_follow_up(
         )
 
 
+async def _continued(s: AsyncSession, principal: Principal, ident: uuid.UUID) -> m.Referral:
+    """The upward referral a downward one names; one the sender cannot see is as unknown as a missing one.
+    Not locked: from arrived or completed it can only go on to completed."""
+    upward = await s.get(m.Referral, ident)
+    if upward is None or not can_read(principal, upward):
+        raise lookups.unknown("转诊", "referral", ident)
+    return upward
+
+
 async def revoke_replaced(
     s: AsyncSession, principal: Principal, old_id: uuid.UUID, resident_id: uuid.UUID, now: datetime
 ) -> None:
@@ -182,15 +230,20 @@ async def act(
     now: datetime,
     policy: Policy,
 ) -> ReferralOut:
-    """One receiver / approver / sender step."""
+    """One receiver / approver / sender step; a HIS client takes it for the practitioner it names, who is
+    recorded in the timeline beside the client."""
     r = await load_referral(s, principal, ident, for_update=True)
     before, _ = await transition(s, principal, r, action, body.version, now)
     detail: dict[str, Any] = {}
+    acting = acting_practitioner(principal, body.acting_practitioner_id)
+    if acting is not None:
+        check_acting_practitioner(principal, (await lookups.practitioner(s, acting)).institution_id)
+        detail["acting_practitioner_id"] = str(acting)
     if isinstance(body, NoteIn) and body.note:
         detail["note"] = r.answer_note = body.note
     if action == Action.APPROVE:
         r.submitted_at = now
-        r.response_due_at = policy.response_due(Urgency(r.urgency), now)
+        r.response_due_at = (await deadlines(s, r.county_code, policy)).response_due(Urgency(r.urgency), now)
     elif isinstance(body, RejectIn):
         r.answer_code, r.answer_note = body.code, body.note
         detail.update(code=body.code, note=body.note)
@@ -226,7 +279,7 @@ async def _forward(
             "unknown-department", "接收机构无此科室", "The receiving institution has no such department"
         )
     _, origin = await lookups.place(s, r.from_institution_id)
-    check_direction(Direction(r.direction), origin, destination)
+    check_direction(Direction(r.direction), origin, destination, await receives_downward(s, destination))
     if classify_scope(origin, destination, r.resident_community_id) == Scope.OUT_OF_COUNTY:
         raise Invalid(
             "forward-out-of-county",
@@ -242,7 +295,8 @@ async def _forward(
     r.to_institution_id, r.to_tier = destination.institution_id, destination.tier
     r.to_community_id, r.to_department_code = destination.community_id, body.to_department_code
     r.scope = classify_scope(origin, destination, r.resident_community_id)
-    r.response_due_at = policy.response_due(Urgency(r.urgency), now)
+    due = await deadlines(s, r.county_code, policy)
+    r.response_due_at = due.response_due(Urgency(r.urgency), now)
     r.escalated_at = None
 
 
@@ -252,6 +306,7 @@ async def review_emergency(
     """The lead hospital reviews an emergency out-of-county referral after the fact."""
     r = await load_referral(s, principal, ident, for_update=True)
     check_emergency_reviewer(principal, r)
+    acting_practitioner(principal, body.acting_practitioner_id)  # a person reviews as themselves
     if not r.emergency_review_pending:
         raise Conflict("no-review-pending", "此转诊无需事后审核", "This referral has no review pending")
     check_version(r, body.version)

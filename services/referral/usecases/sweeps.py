@@ -1,5 +1,7 @@
 """The periodic sweep: escalate overdue answers, expire unanswered referrals, mark no-shows, flag missed
-follow-up visits. Driven by the clock it is given, so tests control time. Each kind of work is taken at
+follow-up visits, each by the rules of the referral's county (its newest recorded rules, joined in the
+same statement; a county with none runs on the deployment's `Policy`). Driven by the clock it is given,
+so tests control time. Each kind of work is taken at
 most `limit` rows at a time, so after a long downtime the backlog is worked off in short transactions
 (the caller runs the sweep again while `has_more`). `run_sweeps` is the loop the worker role runs; it is
 given what it needs (database, clock, policies), never an app."""
@@ -7,12 +9,13 @@ given what it needs (database, clock, policies), never an app."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 import structlog
 from prometheus_client import Counter, Gauge
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import SHANGHAI, Clock
@@ -20,8 +23,8 @@ from shared.db import Database
 
 from .. import models as m
 from ..access import SYSTEM
-from ..domain.followup import is_missed
 from ..domain.rules import Policy
+from ..domain.settings import ReferralRules
 from ..domain.slots import SlotPolicy
 from ..domain.states import Action, Status
 from .common import record, transition
@@ -41,6 +44,31 @@ class SweepResult:
 
 
 SWEEP_BATCH = 500
+RULE_NAMES = frozenset(f.name for f in fields(ReferralRules))
+
+
+def in_force() -> sa.Subquery:
+    """Each county's newest recorded rules; a county that has recorded none has no row."""
+    P = m.county_policies
+    return (
+        sa.select(P.c.county_code, P.c.settings)
+        .ext(distinct_on(P.c.county_code))
+        .order_by(P.c.county_code, P.c.version.desc())
+        .subquery("in_force")
+    )
+
+
+def _setting(rules: sa.Subquery, name: str) -> sa.ColumnElement[int]:
+    assert name in RULE_NAMES, name  # a renamed setting must not silently fall back to the default
+    setting: sa.ColumnElement[int] = rules.c.settings[name].astext.cast(sa.Integer)
+    return setting
+
+
+def _days(rules: sa.Subquery, name: str, deployed: timedelta) -> sa.ColumnElement[timedelta]:
+    """The county's setting `name` (whole days) as an interval, else the deployment's."""
+    return sa.func.coalesce(
+        sa.func.make_interval(0, 0, 0, _setting(rules, name)), sa.literal(deployed, sa.Interval)
+    )
 
 
 async def sweep(
@@ -50,14 +78,17 @@ async def sweep(
     slot_policy: SlotPolicy | None = None,
     limit: int = SWEEP_BATCH,
 ) -> SweepResult:
+    R, V, rules = m.Referral, m.FollowUpVisit, in_force()
+
     async def _locked(stmt: sa.Select[m.Referral]) -> list[m.Referral]:
-        return list((await s.execute(stmt.limit(limit).with_for_update(skip_locked=True))).scalars())
+        stmt = stmt.outerjoin(rules, rules.c.county_code == R.county_code)
+        return list((await s.execute(stmt.limit(limit).with_for_update(of=R, skip_locked=True))).scalars())
 
     result = SweepResult()
     result.released_slots = await release_unbooked(s, now, slot_policy or SlotPolicy())
-    R = m.Referral
+    expire_after = _days(rules, "expire_after_days", policy.expire_after)
     for r in await _locked(
-        sa.select(R).where(R.status == Status.SUBMITTED, R.submitted_at <= now - policy.expire_after)
+        sa.select(R).where(R.status == Status.SUBMITTED, R.submitted_at + expire_after <= now)
     ):
         before, _ = await transition(s, SYSTEM, r, Action.EXPIRE, None, now)
         await record(s, r, SYSTEM, "expire", before, now)
@@ -76,37 +107,39 @@ async def sweep(
             {"due": r.response_due_at.isoformat() if r.response_due_at else None},
         )
         result.escalated += 1
+    no_show_after = _days(rules, "no_show_after_days", policy.no_show_after)
     for r in await _locked(
-        sa.select(R).where(R.status == Status.SCHEDULED, R.appointment_at <= now - policy.no_show_after)
+        sa.select(R).where(R.status == Status.SCHEDULED, R.appointment_at + no_show_after <= now)
     ):
         before, _ = await transition(s, SYSTEM, r, Action.NO_SHOW, None, now)
         await record(s, r, SYSTEM, "no_show", before, now, {"auto": True})
         result.no_shows += 1
     today = now.astimezone(SHANGHAI).date()
-    V = m.FollowUpVisit
+    grace = sa.func.coalesce(_setting(rules, "follow_up_grace_days"), policy.follow_up_grace_days)
     visits = (
         await s.execute(
             sa.select(V)
-            .where(V.done_at.is_(None), V.missed_at.is_(None), V.due_date < today)
+            .join(R, R.id == V.referral_id)
+            .outerjoin(rules, rules.c.county_code == R.county_code)
+            .where(V.done_at.is_(None), V.missed_at.is_(None), V.due_date + grace < today)  # is_missed
             .limit(limit)
-            .with_for_update(skip_locked=True)
+            .with_for_update(of=V, skip_locked=True)
         )
     ).scalars()
     for v in list(visits):
-        if is_missed(v.due_date, False, today, policy.follow_up_grace_days):
-            v.missed_at = now
-            referral = await s.get(R, v.referral_id)
-            assert referral is not None
-            await record(
-                s,
-                referral,
-                SYSTEM,
-                "follow_up_missed",
-                referral.status,
-                now,
-                {"visit": v.seq, "due_date": v.due_date.isoformat()},
-            )
-            result.missed_visits += 1
+        v.missed_at = now
+        referral = await s.get(R, v.referral_id)
+        assert referral is not None
+        await record(
+            s,
+            referral,
+            SYSTEM,
+            "follow_up_missed",
+            referral.status,
+            now,
+            {"visit": v.seq, "due_date": v.due_date.isoformat()},
+        )
+        result.missed_visits += 1
     return result
 
 

@@ -1,0 +1,167 @@
+"""The way home (issue #14, points 2 and 3): a downward referral names the upward referral it continues,
+so the up-and-down episode is one chain (for billing's deductible); and a village clinic with a
+family-doctor team can receive the patient for follow-up (seed 004 §十一 "至有条件的基层医疗卫生机构")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.contracts import decode
+from shared.contracts.referral import ReferralV3
+from shared.events import EventEnvelope
+
+from .test_referral_flows import count, step, submit, upward
+from .world import World, village_with_team
+
+UNKNOWN = "00000000-0000-0000-0000-000000000000"
+
+
+def downward(w: World, **overrides: Any) -> dict[str, Any]:
+    body = {
+        "direction": "down",
+        "resident_id": w.ids["resident1"],
+        "from_institution_id": w.ids["hospital1"],
+        "to_institution_id": w.ids["township1"],
+        "diagnosis_icd10": "I25.1",
+        "reason": "PCI术后，转回基层康复",
+        "clinical_summary": "PCI术后第五天，病情稳定",
+        "downward_reason": "post_operative",
+        "follow_up": {"interval_days": 7, "visits": 2},
+    }
+    body.update(overrides)
+    return body
+
+
+def specialist(w: World) -> dict[str, str]:
+    return w.token("specialist", "hospital1", "spec1")
+
+
+async def arrived_upward(c: AsyncClient, w: World, **overrides: Any) -> dict[str, Any]:
+    office = w.token("referral_coordinator", "hospital1")
+    ref = await step(c, await submit(c, w, upward(w, **overrides)), "accept", office)
+    return await step(c, ref, "arrive", office)
+
+
+async def refused(c: AsyncClient, w: World, body: dict[str, Any], status: int, slug: str) -> None:
+    r = await c.post("/v1/referrals", json=body, headers=specialist(w))
+    assert r.status_code == status, r.text
+    problem = r.json()
+    assert problem["type"].endswith(slug) and problem["title_zh"] and problem["title"], problem
+
+
+async def test_a_downward_referral_continues_the_upward_one_and_the_link_travels(
+    referral_client: AsyncClient, world: World, referral_engine: AsyncEngine
+) -> None:
+    c, w = referral_client, world
+    up = await arrived_upward(c, w)
+
+    down = await submit(c, w, downward(w, continues_referral_id=up["id"]), specialist(w))
+
+    assert down["continues_referral_id"] == up["id"] and down["status"] == "submitted"
+    seen = await c.get(f"/v1/referrals/{down['id']}", headers=w.token("family_doctor", "township1", "gp1"))
+    assert seen.json()["continues_referral_id"] == up["id"]
+    async with referral_engine.connect() as conn:
+        payload = await conn.scalar(
+            sa.text("SELECT payload FROM outbox WHERE key = :k AND payload->>'type' = 'referral.submitted'"),
+            {"k": down["id"]},
+        )
+    data = decode(EventEnvelope.model_validate(payload))
+    assert isinstance(data, ReferralV3) and str(data.continues_referral_id) == up["id"]
+    # the upward referral, once completed, is still the episode a later downward referral continues
+    office = w.token("referral_coordinator", "hospital1")
+    done = await step(c, up, "complete", office, outcome="好转", discharge_summary="出院小结")
+    again = await submit(c, w, downward(w, continues_referral_id=done["id"]), specialist(w))
+    assert again["continues_referral_id"] == up["id"]
+
+
+async def test_a_link_that_is_not_the_same_episode_is_refused_and_writes_nothing(
+    referral_client: AsyncClient, world: World, referral_engine: AsyncEngine
+) -> None:
+    c, w = referral_client, world
+    office = w.token("referral_coordinator", "hospital1")
+    up = await arrived_upward(c, w)
+    accepted_only = await step(c, await submit(c, w, upward(w)), "accept", office)
+    other_resident = downward(w, resident_id=w.ids["resident3"], continues_referral_id=up["id"])
+    referrals, outbox = await count(referral_engine, "referrals"), await count(referral_engine, "outbox")
+
+    await refused(c, w, other_resident, 422, "continues-other-resident")
+    await refused(c, w, downward(w, continues_referral_id=accepted_only["id"]), 409, "continues-not-arrived")
+    await refused(c, w, downward(w, continues_referral_id=UNKNOWN), 422, "unknown-reference")
+    up_again = upward(w, continues_referral_id=up["id"])  # an upward referral continues nothing
+    r = await c.post("/v1/referrals", json=up_again, headers=w.token("village_doctor", "village1", "vdoc1"))
+    assert r.status_code == 422 and r.json()["type"].endswith("continues-only-downward"), r.text
+    # a re-request is not a link: replacing another institution's referral is still refused
+    await refused(c, w, downward(w, replaces_referral_id=up["id"]), 422, "replaces-other")
+
+    assert await count(referral_engine, "referrals") == referrals
+    assert await count(referral_engine, "outbox") == outbox
+    assert (await c.get(f"/v1/referrals/{up['id']}", headers=office)).json()["status"] == "arrived"
+
+
+async def test_a_downward_referral_continues_an_upward_one_only(
+    referral_client: AsyncClient, world: World
+) -> None:
+    c, w = referral_client, world
+    first_down = await submit(c, w, downward(w), specialist(w))
+    township = w.token("family_doctor", "township1", "gp1")
+    first_down = await step(c, await step(c, first_down, "accept", township), "arrive", township)
+
+    await refused(c, w, downward(w, continues_referral_id=first_down["id"]), 422, "continues-not-upward")
+
+
+async def test_an_upward_referral_another_hospital_received_is_unknown_to_this_one(
+    referral_client: AsyncClient, world: World
+) -> None:
+    """The way home leaves from the hospital the patient went to; another hospital cannot even see the
+    upward referral, so for it the link names nothing."""
+    c, w = referral_client, world
+    up = await arrived_upward(c, w)
+    body = downward(
+        w,
+        from_institution_id=w.ids["hospital2"],
+        scope="inter_community",
+        continues_referral_id=up["id"],
+    )
+    r = await c.post("/v1/referrals", json=body, headers=w.token("referral_coordinator", "hospital2"))
+    assert r.status_code == 422 and r.json()["type"].endswith("unknown-reference"), r.text
+
+
+async def test_a_village_clinic_with_a_family_doctor_team_receives_a_downward_referral(
+    referral_client: AsyncClient, world: World, registry_app: Any, referral_engine: AsyncEngine
+) -> None:
+    c, w = referral_client, world
+    clinic = await village_with_team(registry_app, referral_engine, w)
+    up = await arrived_upward(c, w)
+    plan = {"interval_days": 14, "visits": 2, "owner_team_id": clinic["team"]}
+
+    down = await submit(
+        c,
+        w,
+        downward(w, to_institution_id=clinic["village"], follow_up=plan, continues_referral_id=up["id"]),
+        specialist(w),
+    )
+
+    assert (down["to_tier"], down["status"], down["scope"]) == ("village", "submitted", "intra_community")
+    village_doctor = w.signer.mint(
+        "village_doctor",
+        subject="vt-doctor",
+        institution_id=clinic["village"],
+        practitioner_id=clinic["doctor"],
+    )
+    headers = {"Authorization": f"Bearer {village_doctor}"}
+    accepted = await step(c, down, "accept", headers)
+    assert accepted["status"] == "accepted"
+    visits = (await c.get(f"/v1/referrals/{down['id']}/follow-ups", headers=headers)).json()
+    assert {v["owner_institution_id"] for v in visits} == {clinic["village"]}
+
+
+async def test_a_village_clinic_without_a_team_is_still_refused(
+    referral_client: AsyncClient, world: World, referral_engine: AsyncEngine
+) -> None:
+    c, w = referral_client, world
+    await refused(c, w, downward(w, to_institution_id=w.ids["village1"]), 422, "village-without-team")
+    assert await count(referral_engine, "referrals") == 0
