@@ -103,14 +103,52 @@ class Claim(Base):
     referral_id: Mapped[uuid.UUID | None]
     chain_id: Mapped[uuid.UUID | None]
     referred: Mapped[bool]
+    # none | up | down: the leg of an up-and-down episode the claim is on (domain/claims.Leg); the
+    # deductible met is counted per leg as well as per chain
+    leg: Mapped[str] = mapped_column(sa.String(4), server_default="none")
     out_of_community: Mapped[bool]
     received_at: Mapped[datetime] = mapped_column(TZ)
     # provisional: priced as unreferred while billing waits for the referral `awaiting_referral_id`
-    # (the one named, or one its chain replaces); final once priced again (domain/repricing.py)
+    # (the one named, or one its chain continues or replaces); final once priced again
+    # (domain/repricing.py)
     pricing: Mapped[str] = mapped_column(sa.String(12), server_default="final")
     awaiting_referral_id: Mapped[uuid.UUID | None]
     provisional_share: Mapped[int | None] = mapped_column(sa.BigInteger)  # the share first priced at
     repriced_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class OutOfCountyCare(Base):
+    """Care the insurance agency settled outside the county for the county's insured (转外就医, 004 §十七),
+    recorded by an insurance officer (one record or a batch from the provincial settlement system) and
+    charged to the resident's community budget by the journal `journal_id`. A record number is unique
+    per county: the same record again is a duplicate, never a second charge."""
+
+    __tablename__ = "out_of_county_care"
+    __table_args__ = (
+        sa.UniqueConstraint("county_code", "record_no"),
+        sa.Index("ix_out_of_county_care_period", "county_code", "year", "month"),
+    )
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    record_no: Mapped[str] = mapped_column(sa.String(64))
+    fingerprint: Mapped[str] = mapped_column(sa.String(64))
+    county_code: Mapped[str] = mapped_column(sa.String(6))
+    resident_id: Mapped[uuid.UUID]
+    community_id: Mapped[uuid.UUID]  # the resident's community: its budget bears the cost
+    year: Mapped[int] = mapped_column(sa.SmallInteger)
+    month: Mapped[int] = mapped_column(sa.SmallInteger)
+    settled_on: Mapped[date]
+    destination_code: Mapped[str | None] = mapped_column(sa.String(40))
+    destination_name: Mapped[str] = mapped_column(sa.String(200))
+    destination_province: Mapped[str] = mapped_column(sa.String(6))  # 行政区划代码
+    destination_city: Mapped[str | None] = mapped_column(sa.String(6))
+    diagnosis_icd10: Mapped[str] = mapped_column(sa.String(10))
+    referred: Mapped[bool]
+    referral_id: Mapped[uuid.UUID | None]
+    total_cost: Mapped[int] = mapped_column(sa.BigInteger)
+    fund_share: Mapped[int] = mapped_column(sa.BigInteger)
+    journal_id: Mapped[int] = mapped_column(sa.BigInteger, sa.ForeignKey("journals.id"))
+    recorded_by: Mapped[str] = mapped_column(sa.String(200))
+    recorded_at: Mapped[datetime] = mapped_column(TZ)
 
 
 class Journal(Base):
@@ -192,6 +230,9 @@ class RmInstitution(Base):
     tier: Mapped[str] = mapped_column(sa.String(20))
     community_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
     membership: Mapped[str | None] = mapped_column(sa.String(20))
+    # 医保定点: only a designated institution's claims are reimbursed; rows from before billing kept the
+    # flag read as designated (as billing treated them) until the institution's next event
+    insurance_designated: Mapped[bool] = mapped_column(server_default=sa.true())
     active: Mapped[bool]
     version: Mapped[int]
 
@@ -237,13 +278,18 @@ class RmCatalogueEntry(Base):
 
 
 class RmReferral(Base):
-    """Enough of a referral to know a claim was referred and which chain shares one deductible."""
+    """Enough of a referral to know a claim was referred and which chain shares one deductible: the chain
+    follows `continues_referral_id` (a downward referral bringing the patient home from the upward one of
+    the same episode) and `replaces_referral_id` (a re-request) back to its first referral."""
 
     __tablename__ = "rm_referrals"
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     resident_id: Mapped[uuid.UUID]
     status: Mapped[str] = mapped_column(sa.String(20))
+    # up | down; None on a row kept before billing read the direction (until the referral's next event)
+    direction: Mapped[str | None] = mapped_column(sa.String(10))
     from_institution_id: Mapped[uuid.UUID]
     to_institution_id: Mapped[uuid.UUID | None]
     replaces_referral_id: Mapped[uuid.UUID | None]
+    continues_referral_id: Mapped[uuid.UUID | None]
     version: Mapped[int]

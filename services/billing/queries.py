@@ -19,12 +19,30 @@ from shared.principal import Principal
 from . import access
 from .domain import ledger as acc
 from .domain.evaluation import evaluate
-from .models import Budget, Claim, Dispute, InsuranceYear, Journal, LedgerLine, ParameterVersion, Settlement
+from .domain.out_of_county import OUT_OF_COUNTY
+from .models import (
+    Budget,
+    Claim,
+    Dispute,
+    InsuranceYear,
+    Journal,
+    LedgerLine,
+    OutOfCountyCare,
+    ParameterVersion,
+    Settlement,
+)
 from .repository import budgets_of
 from .schemas import BudgetOut, ClaimOut, DisputeOut, ParameterVersionOut
+from .schemas_care import (
+    CareFigures,
+    CommunityMonthCare,
+    DestinationFigures,
+    DiseaseFigures,
+    OutOfCountyReport,
+)
 from .usecases.ledger import balances
 
-SPENDING = (acc.OUTSIDE_CARE, acc.DIP, acc.CAPITATION, acc.CONTRACT_FEE)
+SPENDING = (acc.OUTSIDE_CARE, OUT_OF_COUNTY, acc.DIP, acc.CAPITATION, acc.CONTRACT_FEE)
 
 
 def version_out(row: ParameterVersion, in_use: int | None) -> ParameterVersionOut:
@@ -219,3 +237,77 @@ async def list_disputes(s: AsyncSession, who: Principal, status: str | None) -> 
     if status:
         q = q.where(Dispute.status == status)
     return [DisputeOut.model_validate(d) for d in (await s.scalars(q)).all()]
+
+
+async def out_of_county_report(
+    s: AsyncSession,
+    who: Principal,
+    county: str,
+    year: int,
+    month: int | None = None,
+    community_id: uuid.UUID | None = None,
+) -> OutOfCountyReport:
+    """Out-of-county care per community and settled month, by destination, by disease (ICD-10 category)
+    and referred or not, from one grouping-sets aggregate: what the agency reports to each community."""
+    access.check_reader(who)
+    t = OutOfCountyCare
+    category = sa.func.left(t.diagnosis_icd10, 3).label("category")
+    keys = (t.community_id, t.month)
+    destination = (t.destination_province, t.destination_city, t.destination_code, t.destination_name)
+    stmt = (
+        sa.select(
+            *keys,
+            *destination,
+            category,
+            t.referred,
+            sa.func.grouping(*destination, category, t.referred).label("g"),
+            sa.func.count(),
+            sa.func.sum(t.total_cost),
+            sa.func.sum(t.fund_share),
+        )
+        .where(t.county_code == county, t.year == year)
+        .group_by(
+            sa.func.grouping_sets(
+                sa.tuple_(*keys),
+                sa.tuple_(*keys, *destination),
+                sa.tuple_(*keys, category),
+                sa.tuple_(*keys, t.referred),
+            )
+        )
+        .order_by(t.community_id, t.month, sa.func.sum(t.fund_share).desc())
+    )
+    if month is not None:
+        stmt = stmt.where(t.month == month)
+    if community_id is not None:
+        stmt = stmt.where(t.community_id == community_id)
+    # grouping() bits, most significant first: the 4 destination columns, the category, referred (1: not
+    # in this row's grouping set)
+    whole, by_destination, by_disease, by_referred = 0b111111, 0b000011, 0b111101, 0b111110
+    rows = (await s.execute(stmt)).all()
+    out: dict[tuple[uuid.UUID, int], CommunityMonthCare] = {}
+    total = CareFigures()
+    for c, m, *_, g, n, cost, share in rows:
+        if g == whole:
+            figures = CareFigures(records=n, total_cost=int(cost), fund_share=int(share))
+            out[(c, m)] = CommunityMonthCare(
+                community_id=c,
+                month=m,
+                referred=CareFigures(),
+                unreferred=CareFigures(),
+                by_destination=[],
+                by_disease=[],
+                **figures.model_dump(),
+            )
+            total = CareFigures(**{k: v + getattr(figures, k) for k, v in total.model_dump().items()})
+    for c, m, province, city, code, name, cat, referred, g, n, cost, share in rows:
+        figures = CareFigures(records=n, total_cost=int(cost), fund_share=int(share))
+        cell = out[(c, m)]
+        if g == by_destination:
+            cell.by_destination.append(
+                DestinationFigures(province=province, city=city, code=code, name=name, **figures.model_dump())
+            )
+        elif g == by_disease:
+            cell.by_disease.append(DiseaseFigures(icd10_category=cat, **figures.model_dump()))
+        elif g == by_referred:
+            setattr(cell, "referred" if referred else "unreferred", figures)
+    return OutOfCountyReport(county_code=county, year=year, total=total, communities=list(out.values()))

@@ -30,14 +30,22 @@ CONSUMED_TOPICS = [*REGISTRY_TOPICS, *REFERRAL_TOPICS]
 # the current contract of each snapshot → (read model, the snapshot fields it keeps)
 MAPPERS: dict[type[EventData], tuple[type[m.Base], tuple[str, ...]]] = {
     reg.Community: (m.RmCommunity, ("county_code", "lead_institution_id")),
-    reg.Institution: (m.RmInstitution, ("tier", "community_id", "membership")),
+    reg.Institution: (m.RmInstitution, ("tier", "community_id", "membership", "insurance_designated")),
     reg.Team: (m.RmTeam, ("community_id", "institution_id")),
     reg.Resident: (m.RmResident, ("community_id", "home_institution_id")),
     reg.FamilyDoctorContract: (m.RmContract, ("resident_id", "team_id", "status", "start_date", "end_date")),
     reg.CatalogueEntry: (m.RmCatalogueEntry, ("county_code", "catalogue", "icd10")),
     ref.Referral: (
         m.RmReferral,
-        ("resident_id", "status", "from_institution_id", "to_institution_id", "replaces_referral_id"),
+        (
+            "resident_id",
+            "status",
+            "direction",
+            "from_institution_id",
+            "to_institution_id",
+            "replaces_referral_id",
+            "continues_referral_id",
+        ),
     ),
 }
 

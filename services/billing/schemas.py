@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from shared.text import RequestModel
 
 Fen = Annotated[StrictInt, Field(ge=0, le=10**15, description="fen (0.01 yuan), a non-negative integer")]
+# a tier's coefficient or weight: "1e99999" would pass a positivity check and overflow at settlement
+Weight = Annotated[Decimal, Field(gt=0, le=100, max_digits=8, decimal_places=4)]
 Rate = Annotated[Decimal, Field(ge=0, le=1, max_digits=6, decimal_places=4)]
 
 
@@ -65,7 +67,7 @@ class ParametersIn(RequestModel):
         "residents × adjustment, largest remainder)",
     )
     dip_estimated_point_value: Decimal = Field(gt=0, max_digits=12, decimal_places=4)
-    dip_tier_coefficients: dict[str, Decimal] | None = None
+    dip_tier_coefficients: dict[str, Weight] | None = Field(default=None, max_length=8)
     overspend_community_share: Rate = Decimal("0.50")
     capitation_basis: Literal["covered", "contracted"] = Field(
         default="covered",
@@ -73,7 +75,7 @@ class ParametersIn(RequestModel):
         "or per contracted resident (结合家庭医生签约按人头付费: contracts in force on the month's first day, "
         "by the team's institution)",
     )
-    surplus_weights: dict[str, Decimal] | None = None
+    surplus_weights: dict[str, Weight] | None = Field(default=None, max_length=8)
     upward_deductible: Literal["difference", "full"] = Field(
         default="difference",
         description="referred upward: pay only the difference between the tiers' deductibles (上转补差), "

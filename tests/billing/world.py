@@ -1,6 +1,7 @@
 """A county for the billing tests, built the way production builds it: written to the registry, relayed
 to Kafka, consumed by billing's idempotent consumer; an upward referral written to the referral service
-and relayed the same way."""
+and relayed the same way. Every institution is insurance-designated (定点) but village clinic 2, whose
+claims billing refuses."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from ..referral.world import (
 GROUP = f"billing-test-{uuid.uuid4().hex[:8]}"
 SESSION_START = datetime.now(UTC)  # events older than this are an earlier run's, on a developer's broker
 Ready = Callable[[AsyncEngine, IdempotentConsumer], Awaitable[bool]]
+DESIGNATED = ("hospital1", "township1", "village1", "hospital2", "township2")  # not village2
 
 
 async def run_billing_consumer(engine: AsyncEngine, ready: Ready, seconds: float = 60) -> IdempotentConsumer:
@@ -64,6 +66,8 @@ def has_ids(ids: set[str]) -> Ready:
                             "UNION ALL SELECT id::text FROM rm_contracts UNION ALL SELECT id::text FROM rm_communities "
                             "UNION ALL SELECT id::text FROM rm_teams "
                             "UNION ALL SELECT id::text FROM rm_referrals WHERE status = 'accepted' "
+                            "UNION ALL SELECT 'designated:' || id::text FROM rm_institutions "
+                            "WHERE insurance_designated "
                             "UNION ALL SELECT icd10 FROM rm_catalogue_entries WHERE catalogue = 'grassroots'"
                         )
                     )
@@ -101,6 +105,13 @@ async def make_billing_world(
             },
         )
         assert r.status_code in (201, 409), r.text
+        for key in DESIGNATED:  # the registry flags the institutions the insurance agency contracts with
+            institution = (await client.get(f"/v1/institutions/{ids[key]}")).json()
+            r = await client.patch(
+                f"/v1/institutions/{ids[key]}",
+                json={"version": institution["version"], "insurance_designated": True},
+            )
+            assert r.status_code == 200, r.text
     # the referral service needs the county too, to take the referral
     await ship_registry_events(referral_engine, {v for k, v in ids.items() if not k.startswith("community")})
     world = World(ids, signer)
@@ -142,5 +153,6 @@ async def make_billing_world(
         "referral",
     )
     wanted = {v for k, v in ids.items() if k.startswith(billing_keys)} | {"K29"}
+    wanted |= {f"designated:{ids[k]}" for k in DESIGNATED}
     await run_billing_consumer(billing_engine, has_ids(wanted))
     return world

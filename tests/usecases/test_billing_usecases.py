@@ -1,10 +1,12 @@
 """Billing use cases called directly on a read model and an insurance year the factories prepare, in a
 unit of work on the real database rolled back after each test: claims priced referred and unreferred by
 hand-computed figures, a claim waiting for its referral, duplicates, refused batches that write nothing,
-and budgets whose journal the database checks at commit."""
+and budgets whose journal the database checks at commit; an up-and-down episode with one deductible, a
+chain not all known yet, claims of an institution not designated, out-of-county care charged once."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from typing import Any
 
@@ -12,8 +14,9 @@ import pytest
 import sqlalchemy as sa
 
 from services.billing.schemas import BatchOut, ClaimIn, ParametersIn
-from services.billing.usecases import claims, years
-from shared.errors import Conflict, Invalid
+from services.billing.schemas_care import OutOfCountyCareIn
+from services.billing.usecases import claims, out_of_county, repricing, years
+from shared.errors import Conflict, Forbidden, Invalid
 from shared.principal import Principal, Role
 
 from ..conftest import BILLING_NOW
@@ -157,3 +160,193 @@ async def test_deriving_budgets_posts_one_balanced_journal_checked_at_commit(bil
 
     again = await billing.run(lambda s: years.derive_budgets(s, OFFICER, COUNTY, 2032, BILLING_NOW))
     assert not again.posted and await billing.count("journals") == 1
+
+
+# --- issue #14: one episode up and down, designated providers, incomplete chains, out-of-county care ---
+
+
+def township_his(c: BillingCounty) -> Principal:
+    return Principal(subject="his@township", role=Role.HIS_SYSTEM, institution_id=c.township.id)
+
+
+def township_claim(c: BillingCounty, no: str, eligible: int = 50_000, **fields: Any) -> ClaimIn:
+    return claim(c, no, eligible, institution_id=c.township.id, **fields)
+
+
+async def test_a_claim_on_the_way_home_pays_no_second_deductible(billing: TxDatabase) -> None:
+    rows = BillingRows(billing.session)
+    c = await billing_county(billing.session)
+    up = await rows.referral(c.resident, to=c.hospital, status="completed", direction="up")
+    down = await rows.referral(
+        c.resident,
+        to=c.township,
+        from_institution=c.hospital,
+        direction="down",
+        continues_referral_id=up.id,
+    )
+    [county] = (await ingest(billing, c, [claim(c, "UP-1", referral_id=up.id)])).claims or []
+    assert (county.deductible_used, county.insurance_share) == (60_000, 28_000)
+
+    home = [township_claim(c, "DOWN-1", referral_id=down.id)]
+    [township] = (
+        await billing.run(lambda s: claims.ingest_claims(s, township_his(c), home, BILLING_NOW, True))
+    ).claims or []
+
+    # 下转免起付线 (the default): the township's 20,000 is not charged again; 0.85 × 50,000
+    assert (township.referred, township.deductible_used, township.insurance_share) == (True, 0, 42_500)
+    chains = await billing.connection.execute(sa.text("SELECT claim_no, chain_id, leg FROM claims"))
+    assert {n: (str(ch), leg) for n, ch, leg in chains} == {
+        "UP-1": (str(up.id), "up"),
+        "DOWN-1": (str(up.id), "down"),
+    }
+
+
+@pytest.mark.parametrize("link", ["continues_referral_id", "replaces_referral_id"])
+async def test_a_claim_whose_chain_is_not_all_known_waits_for_the_missing_referral(
+    billing: TxDatabase, link: str
+) -> None:
+    rows = BillingRows(billing.session)
+    c = await billing_county(billing.session)
+    not_yet = uuid.uuid4()  # the upward referral (or the one re-requested) has not reached billing
+    link_to: dict[str, Any] = {link: not_yet}
+    down = await rows.referral(
+        c.resident, to=c.township, from_institution=c.hospital, direction="down", **link_to
+    )
+    home = [township_claim(c, "W-1", referral_id=down.id)]
+
+    [waiting] = (
+        await billing.run(lambda s: claims.ingest_claims(s, township_his(c), home, BILLING_NOW, True))
+    ).claims or []
+
+    assert (waiting.pricing, waiting.awaiting_referral_id, waiting.referred) == (
+        "provisional",
+        not_yet,
+        False,
+    )
+    assert (waiting.deductible_used, waiting.insurance_share) == (20_000, 25_500)  # as unreferred, for now
+    await rows.referral(c.resident, to=c.hospital, id=not_yet, status="completed", direction="up")
+    [final] = await billing.run(lambda s: repricing.reprice_waiting(s, not_yet, BILLING_NOW))
+    if link == "continues_referral_id":  # the way home of the episode: no deductible
+        assert (final.pricing, final.referred, final.deductible_used, final.insurance_share) == (
+            "final",
+            True,
+            0,
+            42_500,
+        )
+    else:  # a re-request of a downward referral: one chain, the usual deductible
+        assert (final.pricing, final.referred, final.deductible_used) == ("final", True, 20_000)
+    assert final.chain_id == not_yet
+
+
+async def test_claims_from_an_institution_not_designated_are_refused(billing: TxDatabase) -> None:
+    rows = BillingRows(billing.session)
+    c = await billing_county(billing.session)
+    clinic = await rows.institution(c.community, "village", insurance_designated=False)
+    his_of_clinic = Principal(subject="his@clinic", role=Role.HIS_SYSTEM, institution_id=clinic.id)
+    batch = [claim(c, f"ND-{n}", 10_000, institution_id=clinic.id) for n in (1, 2)]
+
+    with pytest.raises(Invalid) as caught:
+        await billing.run(lambda s: claims.ingest_claims(s, his_of_clinic, batch, BILLING_NOW, True))
+
+    assert caught.value.code == "institution-not-designated"
+    assert all("定点" in item.zh and "designated" in item.en for item in caught.value.items)
+    assert [item.where for item in caught.value.items] == [
+        {"index": 0, "claim_no": "ND-1"},
+        {"index": 1, "claim_no": "ND-2"},
+    ]
+    assert await billing.count("claims") == 0
+
+
+async def budgeted_year(billing: TxDatabase, year: int) -> tuple[Any, Any]:
+    """A community with a resident and a budget for `year` (derived by the use cases)."""
+    rows = BillingRows(billing.session)
+    community = await rows.community()
+    resident = await rows.resident(community)
+    body = ParametersIn.model_validate(
+        {
+            "individual_contribution": 40_000,
+            "fiscal_subsidy": 60_000,
+            "catastrophic_rate": "0.08",
+            "tiers": TIER_RULES,
+            "unreferred_county_ratio": "0.50",
+            "dip_budget_rate": "0.40",
+            "dip_estimated_point_value": "100",
+            "communities": [{"community_id": community.id, "covered_residents": 10_000}],
+        }
+    )
+    await billing.run(lambda s: years.set_parameters(s, OFFICER, COUNTY, year, body, BILLING_NOW))
+    await billing.run(lambda s: years.derive_budgets(s, OFFICER, COUNTY, year, BILLING_NOW))
+    return community, resident
+
+
+def care(resident: Any, no: str, day: date = date(2032, 4, 20), share: int = 300_000, **fields: Any) -> Any:
+    return OutOfCountyCareIn.model_validate(
+        {
+            "record_no": no,
+            "resident_id": resident.id,
+            "settled_on": day,
+            "destination_name": "郑州大学第一附属医院",
+            "destination_code": "H41010300001",
+            "destination_province": "410000",
+            "destination_city": "410100",
+            "diagnosis_icd10": "I63.9",
+            "referred": True,
+            "total_cost": 500_000,
+            "fund_share": share,
+            **fields,
+        }
+    )
+
+
+async def test_out_of_county_care_is_charged_to_the_community_budget_once(billing: TxDatabase) -> None:
+    community, resident = await budgeted_year(billing, 2032)
+    before = await billing.outbox_seq()
+
+    out = await billing.run(
+        lambda s: out_of_county.record_care(s, OFFICER, [care(resident, "P-1")], BILLING_NOW, True)
+    )
+
+    assert (out.created, out.duplicates, out.fund_share) == (1, 0, 300_000)
+    lines = await billing.connection.execute(
+        sa.text(
+            "SELECT j.kind, j.month, l.account, l.community_id, l.amount FROM ledger_lines l "
+            "JOIN journals j ON j.id = l.journal_id WHERE j.kind = 'out_of_county' ORDER BY l.id"
+        )
+    )
+    assert [tuple(x) for x in lines] == [
+        ("out_of_county", 4, "provider.out_of_county", community.id, 300_000),
+        ("out_of_county", 4, "community.budget", community.id, -300_000),
+    ]
+    [event] = await billing.outbox(after_seq=before)
+    assert (event.topic, event.event.type) == ("billing.periods", "billing.out_of_county.posted")
+
+    again = await billing.run(
+        lambda s: out_of_county.record_care(s, OFFICER, [care(resident, "P-1")], BILLING_NOW, True)
+    )
+    assert (again.created, again.duplicates, again.fund_share) == (0, 1, 0)
+    assert await billing.count("out_of_county_care") == 1
+    assert await billing.count("journals", "kind = 'out_of_county'") == 1
+    with pytest.raises(Invalid) as caught:
+        changed = care(resident, "P-1", share=200_000)
+        await billing.run(lambda s: out_of_county.record_care(s, OFFICER, [changed], BILLING_NOW, False))
+    assert caught.value.code == "record-number-reused"
+
+
+async def test_out_of_county_care_is_refused_in_a_settled_or_unbudgeted_year(billing: TxDatabase) -> None:
+    _, resident = await budgeted_year(billing, 2032)
+    await billing.connection.execute(
+        sa.text("UPDATE insurance_years SET status = 'settled' WHERE year = 2032")
+    )
+    with pytest.raises(Conflict) as settled:
+        await billing.run(
+            lambda s: out_of_county.record_care(s, OFFICER, [care(resident, "S-1")], BILLING_NOW, False)
+        )
+    assert settled.value.code == "year-settled"
+    late = care(resident, "S-2", day=date(2031, 6, 1))
+    with pytest.raises(Invalid) as unbudgeted:
+        await billing.run(lambda s: out_of_county.record_care(s, OFFICER, [late], BILLING_NOW, False))
+    assert unbudgeted.value.code == "year-not-budgeted"
+    his_of = Principal(subject="his", role=Role.HIS_SYSTEM, institution_id=uuid.uuid4())
+    with pytest.raises(Forbidden):
+        await billing.run(lambda s: out_of_county.record_care(s, his_of, [late], BILLING_NOW, False))
+    assert await billing.count("out_of_county_care") == 0 and await billing.count("journals") == 1

@@ -4,6 +4,12 @@ queries."""
 
 from fastapi import APIRouter
 
-from . import claims, disputes, reports, years
+from . import claims, disputes, out_of_county, reports, years
 
-ROUTERS: list[APIRouter] = [years.router, reports.router, claims.router, disputes.router]
+ROUTERS: list[APIRouter] = [
+    years.router,
+    reports.router,
+    claims.router,
+    disputes.router,
+    out_of_county.router,
+]

@@ -24,8 +24,8 @@ def referral_standing(
     status: str | None, own: bool, to_this_institution: bool, chain_known: bool
 ) -> Standing:
     """How a claim naming a referral is priced. `status` is None when billing has not heard of the
-    referral; `own`: the referral is the claim's resident's; `chain_known`: every referral it replaces
-    is known too (the deductible is met once along the chain)."""
+    referral; `own`: the referral is the claim's resident's; `chain_known`: every referral it continues
+    or replaces is known too (the deductible is met once along the chain)."""
     if status is None:
         return Standing.WAITING
     if not own:

@@ -1,6 +1,7 @@
 """Claims from HIS systems, one or a batch: every claim of a batch is checked and priced, then all are
 stored together or none is. A claim number already stored with the same content is a duplicate (not
-counted twice); with different content it is refused."""
+counted twice); with different content it is refused. Only an insurance-designated institution's claims
+are taken (定点)."""
 
 from __future__ import annotations
 
@@ -10,19 +11,19 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.errors import Conflict, Invalid, ItemError
 from shared.principal import Principal
 
 from ..access import check_claim_sender
-from ..domain.claims import dated_in_future
+from ..domain.claims import dated_in_future, leg_of
 from ..domain.claims_batch import FOUR, ClaimFacts, Priced, price_claims
 from ..domain.repricing import Standing, referral_standing
-from ..lookups import Lookups, Years, deductible_met, grassroots_codes, load_lookups
+from ..lookups import Lookups, Years, deductible_met, grassroots_codes, load_lookups, stored_claims
 from ..models import Claim
 from ..schemas import BatchOut, ClaimIn, ClaimOut
+from .batch import Refusals
 
 
 def fingerprint(c: ClaimIn) -> str:
@@ -30,31 +31,23 @@ def fingerprint(c: ClaimIn) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-class BatchErrors:
-    """Every refused claim of a batch, so that the HIS can fix them all in one go."""
+class BatchErrors(Refusals):
+    """Every refused claim of a batch, so that the HIS can fix them all in one go. Refused only because
+    the month is closed is a `Conflict` (the state, not the claims, is in the way)."""
 
     def __init__(self) -> None:
-        self.items: list[ItemError] = []
+        super().__init__("claim_no", "claims-rejected", ("条结算单", "claim(s)"), ("period-closed",))
 
     def add(self, i: int, c: ClaimIn, code: str, zh: str, en: str) -> None:
-        self.items.append(ItemError(code, zh, en, {"index": i, "claim_no": c.claim_no}))
-
-    def raise_if_any(self) -> None:
-        """Refuse the batch: named after its one reason, or `claims-rejected` for several. Refused only
-        because the month is closed is a `Conflict` (the state, not the claims, is in the way)."""
-        if not self.items:
-            return
-        codes = {x.code for x in self.items}
-        kind = Conflict if codes == {"period-closed"} else Invalid
-        raise kind(
-            self.items[0].code if len(codes) == 1 else "claims-rejected",
-            f"{len(self.items)} 条结算单被拒绝，整批未写入",
-            f"{len(self.items)} claim(s) refused; nothing in the batch was stored",
-            items=self.items[:100],
-        )
+        self.refuse(i, c.claim_no, code, zh, en)
 
 
 Fresh = list[tuple[int, ClaimIn, str]]  # index in the batch, claim, county
+REUSED = (
+    "claim-number-reused",
+    "该结算单号已用于不同内容",
+    "claim number already stored with different content",
+)
 
 
 def check_shapes(claims: list[ClaimIn], errors: BatchErrors, now: datetime) -> dict[str, str]:
@@ -104,18 +97,21 @@ async def triage(
         old = look.existing.get(c.claim_no)
         if old is not None:
             if old.fingerprint != seen[c.claim_no]:
-                errors.add(
-                    i,
-                    c,
-                    "claim-number-reused",
-                    "该结算单号已用于不同内容",
-                    "claim number already stored with different content",
-                )
+                errors.add(i, c, *REUSED)
             else:
                 duplicates.append(old)
             continue
         if c.claim_no in taken:
             continue  # the same claim twice in one batch: stored once
+        if not look.institution.insurance_designated:
+            errors.add(
+                i,
+                c,
+                "institution-not-designated",
+                "该机构不是医保定点医疗机构，其结算单不予报销",
+                "the institution is not designated by the insurance agency (定点); its claims are not reimbursed",
+            )
+            continue
         r = look.residents.get(c.resident_id)
         if r is None or not r.active:
             errors.add(i, c, "unknown-resident", "参保人不存在", "unknown resident")
@@ -142,7 +138,8 @@ async def triage(
 
 
 def standing_of(c: ClaimIn, look: Lookups) -> tuple[Standing, uuid.UUID | None]:
-    """How the claim's referral prices it, and the referral it waits for if it must wait."""
+    """How the claim's referral prices it, and the referral it waits for if it must wait: the one named,
+    or one its chain continues or replaces that billing has not heard of yet."""
     if c.referral_id is None:
         return Standing.UNREFERRED, None
     ref = look.referrals.get(c.referral_id)
@@ -150,25 +147,31 @@ def standing_of(c: ClaimIn, look: Lookups) -> tuple[Standing, uuid.UUID | None]:
         ref.status if ref else None,
         ref is not None and ref.resident_id == c.resident_id,
         ref is not None and ref.to_institution_id == look.institution.id,
-        c.referral_id in look.chains,
+        c.referral_id in look.chains.roots,
     )
-    waits_for = look.missing.get(c.referral_id, c.referral_id) if standing is Standing.WAITING else None
+    waits_for = (
+        look.chains.missing.get(c.referral_id, c.referral_id) if standing is Standing.WAITING else None
+    )
     return standing, waits_for
 
 
 def facts_of(c: ClaimIn, county: str, look: Lookups, grassroots: set[tuple[str, str]]) -> ClaimFacts:
     standing, _ = standing_of(c, look)
     # a waiting claim is outside every chain until its referral is known (it meets no one's deductible)
-    chain = look.chains.get(c.referral_id) if c.referral_id and standing is not Standing.WAITING else None
+    waiting = standing is Standing.WAITING
+    chain = look.chains.roots.get(c.referral_id) if c.referral_id and not waiting else None
+    referred = standing is Standing.REFERRED
+    ref = look.referrals.get(c.referral_id) if c.referral_id else None
     return ClaimFacts(
         tier=look.institution.tier,
         kind=c.kind,
         eligible_cost=c.eligible_cost,
         grassroots_disease=(county, c.diagnosis_icd10) in grassroots
         or (county, c.diagnosis_icd10[:3]) in grassroots,
-        referred=standing is Standing.REFERRED,
+        referred=referred,
         chain_id=str(chain) if chain else None,
         dip_points=c.dip_points,
+        leg=leg_of(ref.direction if ref else None, referred, c.referral_id in look.chains.continued),
     )
 
 
@@ -185,8 +188,9 @@ async def ingest_claims(
     errors.raise_if_any()
 
     grassroots = await grassroots_codes(s, [c for _, c, _ in fresh]) if fresh else set()
-    chain_met = await deductible_met(
-        s, sorted({str(look.chains[c.referral_id]) for _, c, _ in fresh if c.referral_id in look.chains})
+    roots = look.chains.roots
+    met = await deductible_met(
+        s, sorted({str(roots[c.referral_id]) for _, c, _ in fresh if c.referral_id in roots})
     )
     by_year: dict[tuple[str, int], Fresh] = {}
     for item in fresh:
@@ -196,10 +200,12 @@ async def ingest_claims(
         y = years.cache[(county, year)]
         assert y is not None
         facts = [facts_of(c, county, look, grassroots) for _, c, _ in items]
-        for (_, c, _), f, p in zip(items, facts, price_claims(facts, y[1], chain_met), strict=True):
+        priced = price_claims(facts, y[1], met.total, met.in_leg)
+        for (_, c, _), f, p in zip(items, facts, priced, strict=True):
             rows.append(claim_row(c, f, p, look, county, seen[c.claim_no], now))
-    if rows:
-        await s.execute(sa.insert(Claim), rows)
+    rows, raced = await store(s, institution_id, rows, {c.claim_no: i for i, c, _ in fresh}, errors)
+    errors.raise_if_any()
+    duplicates += raced
     out = BatchOut(
         created=len(rows), duplicates=len(duplicates), insurance_share=sum(r["insurance_share"] for r in rows)
     )
@@ -208,6 +214,38 @@ async def ingest_claims(
             ClaimOut.model_validate(d).model_copy(update={"duplicate": True}) for d in duplicates
         ]
     return out
+
+
+async def store(
+    s: AsyncSession,
+    institution_id: uuid.UUID,
+    rows: list[dict[str, Any]],
+    index: dict[str, int],
+    errors: BatchErrors,
+) -> tuple[list[dict[str, Any]], list[Claim]]:
+    """Insert the new claims; (the rows stored, the claims another batch stored first). A batch racing
+    this one with the same new claim number got there first when its insert wins the unique (institution,
+    number) and commits: the same content is then a duplicate, as if it had been stored before this batch
+    began; other content is refused (into `errors`). The deductible stays right: a chain's batches take
+    its lock in turn, so this batch read the other's claims before pricing its own."""
+    if not rows:
+        return [], []
+    stmt = (
+        insert(Claim)
+        .on_conflict_do_nothing(index_elements=["institution_id", "claim_no"])
+        .returning(Claim.claim_no)
+    )
+    inserted = set((await s.scalars(stmt, rows)).all())
+    if len(inserted) == len(rows):
+        return rows, []
+    lost = {r["claim_no"]: r for r in rows if r["claim_no"] not in inserted}
+    raced = []
+    for no, claim in (await stored_claims(s, institution_id, set(lost))).items():
+        if claim.fingerprint == lost[no]["fingerprint"]:
+            raced.append(claim)
+        else:
+            errors.refuse(index[no], no, *REUSED)
+    return [r for r in rows if r["claim_no"] in inserted], raced
 
 
 def claim_row(
@@ -242,6 +280,7 @@ def claim_row(
         "referral_id": c.referral_id,
         "chain_id": uuid.UUID(f.chain_id) if f.chain_id else None,
         "referred": f.referred,
+        "leg": str(f.leg),
         "out_of_community": look.institution.community_id != community,
         "received_at": now,
         "pricing": "provisional" if waits_for else "final",

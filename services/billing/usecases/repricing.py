@@ -14,11 +14,12 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..domain import ledger as acc
+from ..domain.claims import leg_of
 from ..domain.claims_batch import ClaimFacts, price_claims
 from ..domain.disputes import DisputeKind, DisputeStatus
 from ..domain.ledger import Journal
 from ..domain.repricing import Standing, ledger_adjustment, referral_standing
-from ..lookups import REFERRALS_LOCK, Years, chain_roots, deductible_met
+from ..lookups import REFERRALS_LOCK, Chains, Years, chain_roots, deductible_met
 from ..models import Claim, Dispute, RmReferral
 from .ledger import post_journal
 
@@ -50,7 +51,7 @@ async def reprice_waiting(s: AsyncSession, referral_id: uuid.UUID, now: datetime
     referrals = {
         r.id: r for r in (await s.scalars(sa.select(RmReferral).where(RmReferral.id.in_(named)))).all()
     }
-    chains, missing = await chain_roots(s, named)
+    chains = await chain_roots(s, named)
     ready: list[tuple[Claim, Standing]] = []
     for c in waiting:
         assert c.referral_id is not None
@@ -59,16 +60,16 @@ async def reprice_waiting(s: AsyncSession, referral_id: uuid.UUID, now: datetime
             ref.status if ref else None,
             ref is not None and ref.resident_id == c.resident_id,
             ref is not None and ref.to_institution_id == c.institution_id,
-            c.referral_id in chains,
+            c.referral_id in chains.roots,
         )
-        if standing is Standing.WAITING:  # still undecided, or now waiting for a referral it replaces
-            c.awaiting_referral_id = missing.get(c.referral_id, c.referral_id)
+        if standing is Standing.WAITING:  # still undecided, or now waiting for a referral of its chain
+            c.awaiting_referral_id = chains.missing.get(c.referral_id, c.referral_id)
         else:
             ready.append((c, standing))
     years = Years(s)
     # the deductible met along each chain before these claims join it (they are in no chain yet)
     chain_of = {c.id: _chain(c, referrals, chains) for c, _ in ready}
-    chain_met = await deductible_met(s, sorted({x for x in chain_of.values() if x}))
+    met = await deductible_met(s, sorted({x for x in chain_of.values() if x}))
     done = []
     for c, standing in ready:
         assert c.referral_id is not None
@@ -77,18 +78,21 @@ async def reprice_waiting(s: AsyncSession, referral_id: uuid.UUID, now: datetime
             log.warning("reprice_year_closed", claim=str(c.id), year=c.year)
             continue
         chain = chain_of[c.id]
+        referred = standing is Standing.REFERRED
+        ref = referrals.get(c.referral_id)
         facts = ClaimFacts(
             tier=c.tier,
             kind=c.kind,
             eligible_cost=c.eligible_cost,
             grassroots_disease=c.grassroots_disease,
-            referred=standing is Standing.REFERRED,
+            referred=referred,
             chain_id=chain,
             dip_points=c.dip_points,
+            leg=leg_of(ref.direction if ref else None, referred, c.referral_id in chains.continued),
         )
-        [p] = price_claims([facts], y[1], chain_met)
+        [p] = price_claims([facts], y[1], met.total, met.in_leg)
         old = c.insurance_share
-        c.referred, c.chain_id = facts.referred, uuid.UUID(chain) if chain else None
+        c.referred, c.chain_id, c.leg = facts.referred, uuid.UUID(chain) if chain else None, str(facts.leg)
         c.deductible_used, c.ratio, c.insurance_share = p.deductible_used, p.ratio, p.insurance_share
         c.weighted_points = p.weighted_points
         c.pricing, c.awaiting_referral_id, c.repriced_at = "final", None, now
@@ -104,13 +108,12 @@ async def reprice_waiting(s: AsyncSession, referral_id: uuid.UUID, now: datetime
     return done
 
 
-def _chain(
-    c: Claim, referrals: dict[uuid.UUID, RmReferral], chains: dict[uuid.UUID, uuid.UUID]
-) -> str | None:
+def _chain(c: Claim, referrals: dict[uuid.UUID, RmReferral], chains: Chains) -> str | None:
     """The chain whose deductible the claim shares: its referral's, if the referral is its resident's."""
     assert c.referral_id is not None
-    root = chains.get(c.referral_id)
-    return str(root) if root and referrals[c.referral_id].resident_id == c.resident_id else None
+    root = chains.roots.get(c.referral_id)
+    ref = referrals.get(c.referral_id)
+    return str(root) if root and ref is not None and ref.resident_id == c.resident_id else None
 
 
 async def _dispute_takes(s: AsyncSession, c: Claim, delta: int) -> bool:

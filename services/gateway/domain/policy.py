@@ -62,6 +62,13 @@ RULES = [
         frozenset({Role.HIS_SYSTEM, Role.INSURANCE_OFFICER, Role.COMMISSION_ADMIN}),
         personal_data=True,
     ),
+    # out-of-county care records name residents and their diagnoses: the agency and the commission, audited
+    Rule(
+        "billing",
+        re.compile(r"^/v1/out-of-county-care(:batch)?(/|$)"),
+        frozenset({Role.INSURANCE_OFFICER, Role.COMMISSION_ADMIN}),
+        personal_data=True,
+    ),
     Rule(
         "billing",
         re.compile(r"^/v1/disputes(/|$)"),
