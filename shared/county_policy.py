@@ -98,11 +98,14 @@ def _coerce(cls: type[Any], name: str, kind: Any, value: Any) -> Any:
     if kind is Decimal:
         if isinstance(value, bool) or not isinstance(value, (int, str)):
             raise bad  # a float would carry binary noise into a rate: send "0.30"
+        if isinstance(value, str) and len(value) > 30:
+            raise bad
         try:
             number = Decimal(value)
         except InvalidOperation:
             raise bad from None
-        if not number.is_finite():
+        # "1e99999999999" would overflow the first arithmetic a check does (a 500, not a 422)
+        if not number.is_finite() or not -20 <= number.adjusted() <= 20:
             raise bad
         return number
     if kind is str:
@@ -112,10 +115,13 @@ def _coerce(cls: type[Any], name: str, kind: Any, value: Any) -> Any:
     raise TypeError(f"{cls.__name__}.{name}: unsupported setting type {kind}")
 
 
-def decode(cls: type[S], data: Mapping[str, Any]) -> S:
-    """Stored or requested JSON → the settings; unknown names and wrong types are the client's 422.
-    The settings' own `check()` runs last."""
+def decode(cls: type[S], data: Mapping[str, Any], stored: bool = False) -> S:
+    """Requested JSON → the settings; unknown names and wrong types are the client's 422, and the
+    settings' own `check()` runs last. A `stored` version was checked when it was written: a setting
+    since retired is ignored and a bound tightened since does not make the county unreadable."""
     hints = typing.get_type_hints(cls)
+    if stored:
+        return cls(**{n: _coerce(cls, n, hints[n], v) for n, v in data.items() if n in hints})
     unknown = sorted(set(data) - set(hints))
     if unknown:
         raise Invalid(
@@ -152,7 +158,7 @@ def _versioned(cls: type[S], row: Any) -> Versioned[S]:
     return Versioned(
         row["county_code"],
         row["version"],
-        decode(cls, row["settings"]),
+        decode(cls, row["settings"], stored=True),
         dict(row["changed"]),
         row["reason"],
         row["changed_by"],
@@ -178,6 +184,8 @@ async def change_policy(
     await s.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(f"{TABLE}:{county}"))))
     current = await policy_at(s, table, cls, county, defaults=defaults)
     settings = decode(cls, {**encode(current.settings), **changes})
+    if current.changed_at is not None and current.changed_at > now:
+        now = current.changed_at  # `now` was read before the lock: keep versions in time order
     changed = {k: v for k, v in encode(settings).items() if k in changes}
     row = {
         "county_code": county,

@@ -152,8 +152,8 @@ class PostingIn(In):
         default=None,
         description="the seat filled (004 §七 1+1+1+N); default: the practitioner's profession's",
     )
-    start_date: date
-    end_date: date
+    start_date: date = Field(ge=date(1900, 1, 1), le=date(2199, 12, 31))
+    end_date: date = Field(ge=date(1900, 1, 1), le=date(2199, 12, 31))
     weekdays: list[Weekday] = Field(
         default_factory=list, max_length=7, description='a rotating posting\'s days, e.g. ["tue", "thu"]'
     )
@@ -165,8 +165,8 @@ class PostingOut(Out):
     host_institution_id: uuid.UUID
     kind: PostingKind
     role: PostingRole
-    start_date: date
-    end_date: date
+    start_date: date = Field(ge=date(1900, 1, 1), le=date(2199, 12, 31))
+    end_date: date = Field(ge=date(1900, 1, 1), le=date(2199, 12, 31))
     weekdays: list[Weekday]
 
 

@@ -51,3 +51,15 @@ def test_bad_settings_are_refused_with_a_code(data: dict[str, object], code: str
     with pytest.raises(Invalid) as err:
         decode(Rules, data)
     assert err.value.code == code
+
+
+@pytest.mark.parametrize("value", ["1e99999999999", "1e-99999999999", "0." + "1" * 40])
+def test_decimals_that_would_overflow_a_check_are_refused(value: str) -> None:
+    with pytest.raises(Invalid) as err:
+        decode(Rules, {"target": value})
+    assert err.value.code == "bad-setting"
+
+
+def test_a_stored_version_stays_readable_after_a_setting_is_retired_or_a_bound_tightened() -> None:
+    stored = {"hold_minutes": 0, "target": "0.30", "retired_setting": 5}
+    assert decode(Rules, stored, stored=True) == Rules(hold_minutes=0)

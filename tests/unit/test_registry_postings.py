@@ -157,3 +157,14 @@ class TestProfessions:
         with pytest.raises(Invalid) as err:
             check_practitioner(Profession.NURSE, Title.NURSE, True)
         assert err.value.code == "gp-not-physician"
+
+
+def test_rotations_overlap_only_on_a_shared_weekday_inside_the_common_days() -> None:
+    rotating = PostingKind.ROTATING
+    tuesday_short = Term(rotating, date(2026, 3, 3), date(2026, 3, 4), frozenset({Weekday.TUE}))
+    from_wednesday = Term(rotating, date(2026, 3, 4), date(2026, 6, 30), frozenset({Weekday.TUE}))
+    assert not tuesday_short.overlaps(from_wednesday)  # they share Tuesdays, but never the same one
+    from_tuesday = Term(rotating, date(2026, 3, 3), date(2026, 6, 30), frozenset({Weekday.TUE}))
+    assert tuesday_short.overlaps(from_tuesday) and from_tuesday.overlaps(tuesday_short)
+    thursdays = Term(rotating, date(2026, 3, 1), date(2026, 6, 30), frozenset({Weekday.THU}))
+    assert not thursdays.overlaps(from_tuesday)

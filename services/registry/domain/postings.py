@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 
 from shared.errors import Invalid
@@ -90,11 +90,16 @@ class Term:
     def overlaps(self, other: Term) -> bool:
         """Both hold the practitioner on some day: the periods meet, and one is stationed or they share a
         weekday (a nurse may rotate Tue/Thu to one centre and Mon/Wed to another)."""
-        if not (self.start <= other.end and other.start <= self.end):
+        first, last = max(self.start, other.start), min(self.end, other.end)
+        if first > last:
             return False
         if PostingKind.RESIDENT in (self.kind, other.kind):
             return True
-        return bool(self.weekdays & other.weekdays)
+        shared = self.weekdays & other.weekdays
+        if (last - first).days >= 6:  # the common stretch holds every day of the week
+            return bool(shared)
+        days = (first + timedelta(days=i) for i in range((last - first).days + 1))
+        return any(WEEK[d.weekday()] in shared for d in days)
 
 
 def _check_term(term: Term, role: PostingRole, rules: PostingRules) -> None:

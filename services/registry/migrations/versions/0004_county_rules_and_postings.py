@@ -44,6 +44,19 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Refused while the registry holds what 0003 cannot express (a nurse's title, a rotating posting):
+    dropping the columns would silently turn them into stationed physicians."""
+    inexpressible = op.get_bind().scalar(
+        sa.text(
+            "SELECT (SELECT count(*) FROM practitioners WHERE profession <> 'physician')"
+            " + (SELECT count(*) FROM postings WHERE kind <> 'resident' OR role <> 'physician')"
+        )
+    )
+    if inexpressible:
+        raise RuntimeError(
+            f"{inexpressible} practitioners or postings are not physicians on resident postings;"
+            " revision 0003 cannot hold them: remove or export them before downgrading"
+        )
     for table, column, _, _ in reversed(NEW_COLUMNS):
         op.drop_column(table, column)
     drop_policy_table()
