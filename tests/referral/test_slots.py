@@ -243,6 +243,32 @@ async def test_waitlist_gets_the_freed_slot_most_urgent_first(
     assert still["status"] == "waiting"
 
 
+async def test_an_entry_whose_window_is_not_open_does_not_block_the_waitlist(
+    referral_client: AsyncClient, world: World
+) -> None:
+    """Ten days ahead the family-doctor pools are open and the public pool is not: an urgent resident
+    waiting for a public slot keeps their place, and the family-doctor slot freed goes to the routine
+    family-doctor entry behind them."""
+    c, w = referral_client, world
+    s = await publish(c, w, capacity=5, starts_in=timedelta(days=10))  # 1 priority, 1 family doctor, 3 public
+    gp1 = w.token("family_doctor", "township1", "gp1")
+    taken = await book(c, gp1, s, w.ids["resident1"])
+    assert taken["pool"] == "family_doctor"
+    wanted = {"institution_id": w.ids["hospital1"], "department_code": "XNK", "resource_type": "specialist"}
+    me = w.token("resident", resident="resident3")
+    urgent = await c.post(
+        "/v1/waitlist", json={**wanted, "resident_id": w.ids["resident3"], "urgency": "urgent"}, headers=me
+    )
+    gp2 = w.token("family_doctor", "township2", "gp2")
+    routine = await c.post("/v1/waitlist", json={**wanted, "resident_id": w.ids["resident2"]}, headers=gp2)
+    assert urgent.status_code == routine.status_code == 201
+    assert (await c.post(f"/v1/bookings/{taken['id']}/cancel", headers=gp1)).status_code == 200
+    offered = (await c.get(f"/v1/waitlist/{routine.json()['id']}", headers=gp2)).json()
+    assert offered["status"] == "offered" and offered["offered_slot_id"] == taken["slot_id"]
+    still = (await c.get(f"/v1/waitlist/{urgent.json()['id']}", headers=me)).json()
+    assert still["status"] == "waiting"
+
+
 async def test_cancelled_session_rebooks_or_waitlists(
     referral_client: AsyncClient, world: World, referral_engine: AsyncEngine
 ) -> None:

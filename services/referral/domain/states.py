@@ -3,7 +3,9 @@
 submitted → accepted | rejected | returned (advice, no visit) | expired; accepted → scheduled →
 arrived → completed; scheduled → no-show; cancelled before arrival; out-of-county starts in
 pending-approval; a re-request revokes the old referral. Forwarding keeps the referral (and its
-history) and only changes its destination.
+history) and only changes its destination. The appointment follows its booking: a cancelled booking
+unschedules the referral (back to accepted, so the no-show sweep cannot count a visit nobody expects),
+a moved one reschedules it.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class Action(StrEnum):
     FORWARD = "forward"
     RETURN = "return"
     SCHEDULE = "schedule"
+    UNSCHEDULE = "unschedule"  # the booked appointment was cancelled (by its holder or its session)
+    RESCHEDULE = "reschedule"  # the booked appointment moved to another session
     ARRIVE = "arrive"
     COMPLETE = "complete"
     NO_SHOW = "no_show"
@@ -51,7 +55,7 @@ class Side(StrEnum):
     SENDER = "sender"  # the referring institution
     RECEIVER = "receiver"  # the institution the referral is addressed to
     APPROVER = "approver"  # the lead hospital's referral office (out of county)
-    SYSTEM = "system"  # deadline sweeps and re-requests
+    SYSTEM = "system"  # deadline sweeps, re-requests, and a referral following its booking
 
 
 S, A = Status, Action
@@ -63,6 +67,8 @@ TRANSITIONS: dict[Action, tuple[frozenset[Status], Status, frozenset[Side]]] = {
     A.FORWARD: (frozenset({S.SUBMITTED}), S.SUBMITTED, frozenset({Side.RECEIVER})),
     A.RETURN: (frozenset({S.SUBMITTED}), S.RETURNED, frozenset({Side.RECEIVER})),
     A.SCHEDULE: (frozenset({S.ACCEPTED, S.SCHEDULED}), S.SCHEDULED, frozenset({Side.RECEIVER})),
+    A.UNSCHEDULE: (frozenset({S.SCHEDULED}), S.ACCEPTED, frozenset({Side.RECEIVER, Side.SYSTEM})),
+    A.RESCHEDULE: (frozenset({S.SCHEDULED}), S.SCHEDULED, frozenset({Side.RECEIVER, Side.SYSTEM})),
     A.ARRIVE: (frozenset({S.ACCEPTED, S.SCHEDULED}), S.ARRIVED, frozenset({Side.RECEIVER})),
     A.COMPLETE: (frozenset({S.ARRIVED}), S.COMPLETED, frozenset({Side.RECEIVER})),
     A.NO_SHOW: (frozenset({S.SCHEDULED}), S.NO_SHOW, frozenset({Side.RECEIVER, Side.SYSTEM})),

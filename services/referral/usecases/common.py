@@ -36,6 +36,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "return": ("接收医院退回转诊并给出诊疗建议", "The referral was returned with advice; no visit needed"),
     "schedule": ("已预约就诊时间", "An appointment was scheduled"),
+    "unschedule": (
+        "预约已取消，转诊回到已接收状态，待重新预约",
+        "The appointment was cancelled; the referral is accepted again and waits for a new booking",
+    ),
+    "reschedule": ("就诊时间已变更", "The appointment was moved"),
     "arrive": ("患者已到院", "The patient arrived"),
     "complete": ("诊疗完成，出院小结已提供", "Care completed; discharge summary available"),
     "no_show": ("患者未按预约就诊", "The patient did not attend"),
@@ -47,6 +52,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "follow_up_visit": ("已完成一次随访", "A follow-up visit was recorded"),
     "follow_up_missed": ("随访逾期未完成", "A follow-up visit was missed"),
 }
+
+# after these the receiving hospital must act (answer, or book again), so it is told too
+RECEIVER_ACTS_NEXT = frozenset({"escalate", "submitted", "approve", "forward", "unschedule"})
 
 
 async def record(
@@ -79,7 +87,7 @@ async def record(
         ("referrer", str(r.from_practitioner_id or r.from_institution_id)),
         ("resident", str(r.resident_id)),
     ]
-    if action in ("escalate", "submitted", "approve", "forward") and r.to_institution_id:
+    if action in RECEIVER_ACTS_NEXT and r.to_institution_id:
         recipients.append(("receiver", str(r.to_institution_id)))
     for kind, who in recipients:
         note = m.Notification(

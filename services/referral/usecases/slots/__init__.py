@@ -4,9 +4,10 @@ import from here."""
 
 from .booking import book, confirm_hold, hold
 from .cancellations import cancel_booking, mark_no_show
+from .offers import offer_to_waitlist
 from .publishing import cancel_session, publish_session
 from .sessions import free_counts, session_out
-from .waitlist import join_waitlist, offer_to_waitlist, release_unbooked
+from .waitlist import join_waitlist, release_unbooked
 
 __all__ = [
     "book",

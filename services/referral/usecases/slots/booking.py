@@ -1,6 +1,6 @@
 """Holding and booking a slot: the channel (who books for whom), the open pools, taking one slot row
-with `UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP LOCKED)` so concurrent clients and replicas never book
-a slot twice, and confirming a hold. A partial unique index keeps one resident to one booking per session."""
+(`grab`), and confirming a hold. A partial unique index keeps one resident to one booking per session.
+The referral office booking a referral that already has an appointment moves it (`appointments`)."""
 
 from __future__ import annotations
 
@@ -32,9 +32,12 @@ from ...domain.slots import (
 from ...domain.states import Action, Status
 from ...repository import load_referral
 from ...schemas import BookIn, BookingOut, HoldOut
-from .. import slot_memory
 from ..common import record, transition
-from .sessions import SessionLike, load_session
+from .appointments import active_bookings, free_booking, reschedule
+from .grab import grab_slot
+from .sessions import SessionLike, load_session, session_slot_policy
+
+BOOKABLE = frozenset({Status.ACCEPTED, Status.SCHEDULED})
 
 
 async def booking_channel(
@@ -42,7 +45,8 @@ async def booking_channel(
 ) -> tuple[Channel, m.Referral | None]:
     """The channel the caller books through (`access.booking_channel`), checked against the data: the
     resident exists, a family doctor's team holds their contract, a referral office's referral is
-    accepted, for this resident and addressed to this hospital."""
+    accepted (or scheduled: booking again moves its appointment), for this resident and addressed to
+    this hospital."""
     if principal.role != Role.FAMILY_DOCTOR:
         await lookups.resident(s, body.resident_id)
     channel = access.booking_channel(principal, body.resident_id, sess.institution_id)
@@ -58,11 +62,11 @@ async def booking_channel(
             "The referral office books for an accepted referral: give referral_id",
         )
     referral = await load_referral(s, principal, body.referral_id, for_update=True)
-    if referral.status != Status.ACCEPTED or referral.resident_id != body.resident_id:
+    if referral.status not in BOOKABLE or referral.resident_id != body.resident_id:
         raise Conflict(
             "referral-not-accepted",
-            "转诊须为已接收状态且属于该居民",
-            "The referral must be accepted and for this resident",
+            "转诊须为已接收（或已预约）状态且属于该居民",
+            "The referral must be accepted (or scheduled) and for this resident",
         )
     if referral.to_institution_id != sess.institution_id:
         raise Invalid(
@@ -71,67 +75,6 @@ async def booking_channel(
             "The referral is addressed to another hospital",
         )
     return channel, referral
-
-
-def no_free_slot() -> Conflict:
-    return Conflict(
-        "no-free-slot",
-        "该出诊已无可用号源，可加入候补",
-        "No free slot in the pools you may use; join the waitlist",
-    )
-
-
-GRAB = sa.text("""
-UPDATE slots SET status = :status, hold_id = :hold_id, hold_expires_at = :expires,
-       hold_for_resident_id = :resident_id, hold_referral_id = :referral_id
-WHERE id = (
-    SELECT id FROM slots
-    WHERE session_id = :session_id AND pool = ANY(CAST(:pools AS varchar[]))
-      AND (status = 'free' OR (status = 'held' AND hold_expires_at < :now))
-      AND EXISTS (SELECT 1 FROM sessions WHERE id = :session_id AND status = 'open' AND starts_at > :now)
-    ORDER BY array_position(CAST(:pools AS varchar[]), pool), slot_no
-    LIMIT 1 FOR UPDATE SKIP LOCKED)
-RETURNING id, pool
-""")
-
-
-async def grab_slot(
-    s: AsyncSession,
-    sess: SessionLike,
-    pools: list[Pool],
-    now: datetime,
-    status: SlotStatus,
-    resident_id: uuid.UUID,
-    referral_id: uuid.UUID | None,
-    hold_id: uuid.UUID | None = None,
-    expires: datetime | None = None,
-    remember_full: bool = False,
-) -> tuple[uuid.UUID, str]:
-    """`remember_full` (direct bookings and holds): answer from, and feed, the "pools were full" memory."""
-    key = (sess.id, tuple(str(p) for p in pools))
-    if remember_full and slot_memory.still_full(key, now):
-        raise no_free_slot()
-    row = (
-        await s.execute(
-            GRAB,
-            {
-                "status": status,
-                "hold_id": hold_id,
-                "expires": expires,
-                "resident_id": resident_id,
-                "referral_id": referral_id,
-                "session_id": sess.id,
-                "pools": [str(p) for p in pools],
-                "now": now,
-            },
-        )
-    ).first()
-    if row is None:
-        if remember_full:
-            await load_session(s, sess.id, now, fresh=True)  # cancelled or started since we looked: say so
-            slot_memory.full_pools.put(key, now)
-        raise no_free_slot()
-    return row[0], row[1]
 
 
 async def bookable_pools(
@@ -150,6 +93,29 @@ async def bookable_pools(
     return channel, referral, usable
 
 
+async def _follow_referral(
+    s: AsyncSession,
+    principal: Principal,
+    referral: m.Referral,
+    booking: m.Booking,
+    sess: SessionLike,
+    now: datetime,
+    policy: SlotPolicy,
+) -> None:
+    """An accepted referral is scheduled; a scheduled one moves here, its earlier booking freed."""
+    if referral.status == Status.SCHEDULED:
+        for old in await active_bookings(s, referral.id, other_than=booking.id):
+            old_sess = await s.get(m.Session, old.session_id)
+            assert old_sess is not None
+            await free_booking(s, old, old_sess, now, policy)
+        await reschedule(s, principal, referral, booking, sess.starts_at, now, "rebooked")
+        return
+    before, _ = await transition(s, principal, referral, Action.SCHEDULE, None, now)
+    referral.appointment_at = sess.starts_at
+    detail = {"booking_id": str(booking.id), "session_id": str(sess.id), "pool": booking.pool}
+    await record(s, referral, principal, "schedule", before, now, detail)
+
+
 async def confirm_booking(
     s: AsyncSession,
     principal: Principal,
@@ -160,6 +126,7 @@ async def confirm_booking(
     resident_id: uuid.UUID,
     referral: m.Referral | None,
     now: datetime,
+    policy: SlotPolicy,
 ) -> BookingOut:
     values = {
         "id": uuid.uuid4(),
@@ -193,37 +160,32 @@ async def confirm_booking(
     out = BookingOut.model_validate(booking)
     collect(s, events.booking_booked(booking, sess.institution_id, sess.department_code, sess.starts_at))
     if referral is not None:
-        before, _ = await transition(s, principal, referral, Action.SCHEDULE, None, now)
-        referral.appointment_at = sess.starts_at
-        await record(
-            s,
-            referral,
-            principal,
-            "schedule",
-            before,
-            now,
-            {"booking_id": str(booking.id), "session_id": str(sess.id), "pool": pool},
-        )
+        await _follow_referral(s, principal, referral, booking, sess, now, policy)
     return out
 
 
 async def book(
     s: AsyncSession, principal: Principal, body: BookIn, now: datetime, policy: SlotPolicy
 ) -> BookingOut:
+    """`policy` (here and below): the deployment's slot rules, for a county that has set none."""
     sess = await load_session(s, body.session_id, now)
-    channel, referral, pools = await bookable_pools(s, principal, body, sess, now, policy)
+    rules = await session_slot_policy(s, sess, policy, now)
+    channel, referral, pools = await bookable_pools(s, principal, body, sess, now, rules)
     slot_id, pool = await grab_slot(
         s, sess, pools, now, SlotStatus.BOOKED, body.resident_id, body.referral_id, remember_full=True
     )
-    return await confirm_booking(s, principal, sess, slot_id, pool, channel, body.resident_id, referral, now)
+    return await confirm_booking(
+        s, principal, sess, slot_id, pool, channel, body.resident_id, referral, now, rules
+    )
 
 
 async def hold(
     s: AsyncSession, principal: Principal, body: BookIn, now: datetime, policy: SlotPolicy
 ) -> HoldOut:
     sess = await load_session(s, body.session_id, now)
-    _, _, pools = await bookable_pools(s, principal, body, sess, now, policy)
-    hold_id, expires = uuid.uuid4(), now + policy.hold_for
+    rules = await session_slot_policy(s, sess, policy, now)
+    _, _, pools = await bookable_pools(s, principal, body, sess, now, rules)
+    hold_id, expires = uuid.uuid4(), now + rules.hold_for
     slot_id, pool = await grab_slot(
         s,
         sess,
@@ -257,8 +219,9 @@ async def confirm_hold(
     channel, referral = await booking_channel(s, principal, body, sess, now)
     slot.status, slot.hold_id, slot.hold_expires_at = SlotStatus.BOOKED, None, None
     await s.flush()
+    rules = await session_slot_policy(s, sess, policy, now)
     out = await confirm_booking(
-        s, principal, sess, slot.id, slot.pool, channel, body.resident_id, referral, now
+        s, principal, sess, slot.id, slot.pool, channel, body.resident_id, referral, now, rules
     )
     await s.execute(
         sa.update(m.WaitlistEntry)

@@ -1,11 +1,11 @@
-"""A booking cancelled by its holder (the slot goes to the waitlist) or marked a no-show."""
+"""A booking cancelled by its holder (the slot goes to the waitlist, the referral it was made for back to
+accepted) or marked a no-show."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import collect
@@ -14,30 +14,30 @@ from shared.principal import Principal
 
 from ... import access, events
 from ... import models as m
-from ...domain.slots import BookingStatus, SlotPolicy, SlotStatus
+from ...domain.slots import BookingStatus, SlotPolicy
 from ...schemas import BookingOut
-from .. import slot_memory
-from .waitlist import offer_to_waitlist
+from .appointments import free_booking, unschedule
+from .sessions import session_slot_policy
 
 
 async def cancel_booking(
     s: AsyncSession, principal: Principal, booking_id: uuid.UUID, now: datetime, policy: SlotPolicy
 ) -> BookingOut:
-    booking = await s.get(m.Booking, booking_id, with_for_update=True)
+    booking = await s.get(m.Booking, booking_id)
     if booking is None:
         raise access.booking_not_found()
+    if booking.referral_id is not None:  # lock the referral before its booking, as booking for it does
+        await s.get(m.Referral, booking.referral_id, with_for_update=True)
+    booking = await s.get(m.Booking, booking_id, with_for_update=True, populate_existing=True)
+    assert booking is not None
     sess = await s.get(m.Session, booking.session_id)
     assert sess is not None
     access.ensure_booking_holder(principal, booking.resident_id, booking.booked_by, sess.institution_id)
     if booking.status != BookingStatus.BOOKED:
         raise Conflict("booking-not-active", "预约已取消或已结束", "The booking is no longer active")
-    booking.status, booking.cancelled_at = BookingStatus.CANCELLED, now
-    await s.execute(sa.update(m.Slot).where(m.Slot.id == booking.slot_id).values(status=SlotStatus.FREE))
-    await s.flush()
-    slot_memory.slot_freed(sess.id)
-    collect(s, events.booking_cancelled(booking))
+    await free_booking(s, booking, sess, now, await session_slot_policy(s, sess, policy, now))
     out = BookingOut.model_validate(booking)
-    await offer_to_waitlist(s, sess, now, policy)
+    await unschedule(s, principal, booking, now, "booking_cancelled")
     return out
 
 

@@ -1,5 +1,6 @@
 """A hospital publishes a session (its capacity split into pools) or cancels it (bookings moved to
-the waitlist or cancelled, with notifications)."""
+the next session or to the waitlist, the referrals they were made for moved or unscheduled, with
+notifications)."""
 
 from __future__ import annotations
 
@@ -28,10 +29,13 @@ from ...domain.slots import (
     check_session_times,
     split_capacity,
 )
+from ...domain.states import Status
 from ...schemas import SessionIn, SessionOut
-from .booking import grab_slot
-from .sessions import session_out
-from .waitlist import offer_to_waitlist
+from .appointments import reschedule, unschedule
+from .county import institution_slot_policy
+from .grab import grab_slot
+from .offers import offer_to_waitlist
+from .sessions import session_out, session_slot_policy
 
 
 async def publish_session(
@@ -44,8 +48,9 @@ async def publish_session(
     if body.department_code not in inst.departments:
         raise Invalid("unknown-department", "该医院无此科室", "The hospital has no such department")
     check_session_times(body.starts_at, body.ends_at, now)
-    share = Decimal(body.family_doctor_share) if body.family_doctor_share else policy.family_doctor_share
-    session_policy = SlotPolicy(family_doctor_share=share, priority_share=min(policy.priority_share, share))
+    rules = await institution_slot_policy(s, body.institution_id, policy, now)
+    share = Decimal(body.family_doctor_share) if body.family_doctor_share else rules.family_doctor_share
+    session_policy = SlotPolicy(family_doctor_share=share, priority_share=min(rules.priority_share, share))
     split = split_capacity(body.capacity, session_policy)
     sess = m.Session(
         id=uuid.uuid4(),
@@ -84,17 +89,29 @@ async def publish_session(
         ],
     )
     free = {Pool.PRIORITY: split.priority, Pool.FAMILY_DOCTOR: split.family_doctor, Pool.PUBLIC: split.public}
-    out = session_out(sess, {k: v for k, v in free.items() if v}, policy)
+    out = session_out(sess, {k: v for k, v in free.items() if v}, rules)
     collect(s, events.session_published(sess, out.free, out.opens_at))
-    await offer_to_waitlist(s, sess, now, policy)
+    await offer_to_waitlist(s, sess, now, rules)
     return out
+
+
+async def _lock_referrals(s: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, m.Referral]:
+    """The referrals of a stopped session's bookings, locked first (booking for a referral locks the
+    referral before its bookings; so must we)."""
+    if not ids:
+        return {}
+    rows = await s.execute(
+        sa.select(m.Referral).where(m.Referral.id.in_(ids)).order_by(m.Referral.id).with_for_update()
+    )
+    return {r.id: r for r in rows.scalars()}
 
 
 async def cancel_session(
     s: AsyncSession, principal: Principal, ident: uuid.UUID, now: datetime, policy: SlotPolicy
 ) -> SessionOut:
     """Stop a session: every booking is cancelled, then rebooked into the next open session of the same
-    department and resource from the same pool, or put at the head of its urgency on the waitlist."""
+    department and resource from the same pool, or put at the head of its urgency on the waitlist; the
+    appointment of a booking's referral moves with it, or the referral goes back to accepted."""
     sess = await s.get(m.Session, ident, with_for_update=True)
     if sess is None:
         raise access.not_found_session()
@@ -113,67 +130,85 @@ async def cancel_session(
         .scalars()
         .all()
     )
+    referrals = await _lock_referrals(s, {b.referral_id for b in bookings if b.referral_id})
     for b in bookings:
         b.status, b.cancelled_at = BookingStatus.CANCELLED, now
         await s.flush()
-        target = (
-            await s.execute(
-                sa.select(m.Session)
-                .where(
-                    m.Session.institution_id == sess.institution_id,
-                    m.Session.department_code == sess.department_code,
-                    m.Session.resource_type == sess.resource_type,
-                    m.Session.status == SessionStatus.OPEN,
-                    m.Session.starts_at > now,
-                    m.Session.id != sess.id,
-                )
-                .order_by(m.Session.starts_at)
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-        moved = None
-        if target is not None:
-            try:
-                async with s.begin_nested():
-                    slot_id, pool = await grab_slot(
-                        s, target, [Pool(b.pool)], now, SlotStatus.BOOKED, b.resident_id, b.referral_id
-                    )
-                    moved = m.Booking(
-                        id=uuid.uuid4(),
-                        slot_id=slot_id,
-                        session_id=target.id,
-                        resident_id=b.resident_id,
-                        pool=pool,
-                        channel=b.channel,
-                        referral_id=b.referral_id,
-                        booked_by="system",
-                        status=BookingStatus.BOOKED,
-                        created_at=now,
-                    )
-                    s.add(moved)
-                    await s.flush()
-            except (Conflict, IntegrityError):  # no free slot in the pool
-                moved = None
+        moved, target = await _rebook(s, sess, b, now)
         if moved is None:
-            s.add(
-                m.WaitlistEntry(
-                    id=uuid.uuid4(),
-                    institution_id=sess.institution_id,
-                    department_code=sess.department_code,
-                    resource_type=sess.resource_type,
-                    resident_id=b.resident_id,
-                    referral_id=b.referral_id,
-                    channel=b.channel,
-                    pools=[b.pool],
-                    urgency=Urgency.URGENT,  # their session was cancelled under them
-                    urgency_rank=URGENCY_RANK[Urgency.URGENT],
-                    requested_by="system",
-                    requested_at=b.created_at,
-                    status=WaitlistStatus.WAITING,
-                )
-            )
+            _waitlist(s, sess, b)
         collect(s, events.booking_cancelled(b, moved, with_session=True))
+        r = referrals.get(b.referral_id) if b.referral_id else None
+        if r is not None and moved is not None and target is not None and r.status == Status.SCHEDULED:
+            await reschedule(s, principal, r, moved, target.starts_at, now, "session_cancelled")
+        elif r is not None:
+            await unschedule(s, principal, b, now, "session_cancelled")
     await s.flush()
-    out = session_out(sess, {}, policy)
+    out = session_out(sess, {}, await session_slot_policy(s, sess, policy, now))
     collect(s, events.session_cancelled(sess, out.opens_at, len(bookings)))
     return out
+
+
+async def _rebook(
+    s: AsyncSession, sess: m.Session, b: m.Booking, now: datetime
+) -> tuple[m.Booking | None, m.Session | None]:
+    """The booking again in the next open session of the same department and resource, same pool."""
+    target = (
+        await s.execute(
+            sa.select(m.Session)
+            .where(
+                m.Session.institution_id == sess.institution_id,
+                m.Session.department_code == sess.department_code,
+                m.Session.resource_type == sess.resource_type,
+                m.Session.status == SessionStatus.OPEN,
+                m.Session.starts_at > now,
+                m.Session.id != sess.id,
+            )
+            .order_by(m.Session.starts_at)
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if target is None:
+        return None, None
+    try:
+        async with s.begin_nested():
+            slot_id, pool = await grab_slot(
+                s, target, [Pool(b.pool)], now, SlotStatus.BOOKED, b.resident_id, b.referral_id
+            )
+            moved = m.Booking(
+                id=uuid.uuid4(),
+                slot_id=slot_id,
+                session_id=target.id,
+                resident_id=b.resident_id,
+                pool=pool,
+                channel=b.channel,
+                referral_id=b.referral_id,
+                booked_by="system",
+                status=BookingStatus.BOOKED,
+                created_at=now,
+            )
+            s.add(moved)
+            await s.flush()
+    except (Conflict, IntegrityError):  # no free slot in the pool
+        return None, target
+    return moved, target
+
+
+def _waitlist(s: AsyncSession, sess: m.Session, b: m.Booking) -> None:
+    s.add(
+        m.WaitlistEntry(
+            id=uuid.uuid4(),
+            institution_id=sess.institution_id,
+            department_code=sess.department_code,
+            resource_type=sess.resource_type,
+            resident_id=b.resident_id,
+            referral_id=b.referral_id,
+            channel=b.channel,
+            pools=[b.pool],
+            urgency=Urgency.URGENT,  # their session was cancelled under them
+            urgency_rank=URGENCY_RANK[Urgency.URGENT],
+            requested_by="system",
+            requested_at=b.created_at,
+            status=WaitlistStatus.WAITING,
+        )
+    )

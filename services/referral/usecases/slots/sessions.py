@@ -19,6 +19,7 @@ from ...access import not_found_session
 from ...domain.slots import Pool, SessionStatus, SlotPolicy, SlotStatus, opens_at
 from ...schemas import SessionOut
 from .. import slot_memory
+from .county import county_of, county_slot_policy, institution_slot_policy
 
 SessionLike = Union["SessionInfo", m.Session]
 
@@ -60,9 +61,22 @@ class SessionInfo:
     resource_type: str
     starts_at: datetime
     status: str
+    county_code: str | None  # the hospital's county, whose slot rules apply
 
 
-SESSION_COLUMNS = [m.Session.__table__.c[f.name] for f in fields(SessionInfo)]
+SESSION_COLUMNS = [
+    *(m.Session.__table__.c[f.name] for f in fields(SessionInfo) if f.name != "county_code"),
+    county_of(m.Session.__table__.c.institution_id),
+]
+
+
+async def session_slot_policy(
+    s: AsyncSession, sess: SessionLike, defaults: SlotPolicy, now: datetime
+) -> SlotPolicy:
+    """The slot rules of the session's county (`county`); `defaults` are the deployment's."""
+    if isinstance(sess, SessionInfo):
+        return await county_slot_policy(s, sess.county_code, defaults, now)
+    return await institution_slot_policy(s, sess.institution_id, defaults, now)
 
 
 async def load_session(s: AsyncSession, ident: uuid.UUID, now: datetime, fresh: bool = False) -> SessionInfo:

@@ -1,33 +1,27 @@
-"""The waitlist: joining it, offering a freed slot to the first entry whose window is open, and
-releasing unbooked family-doctor slots to the public pool at the cut-off."""
+"""The waitlist: joining it, and releasing unbooked family-doctor slots to the public pool at each
+county's cut-off (then the waitlist gets them, `offers`)."""
 
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import collect
-from shared.errors import Conflict
 from shared.principal import Principal
 
 from ... import events
 from ... import models as m
 from ...domain.rules import URGENCY_RANK, Urgency
-from ...domain.slots import (
-    Pool,
-    SlotPolicy,
-    SlotStatus,
-    WaitlistStatus,
-    open_pools,
-    pools_for,
-)
+from ...domain.slots import SessionStatus, SlotPolicy, WaitlistStatus, pools_for
 from ...schemas import BookIn, WaitlistIn, WaitlistOut
 from .. import slot_memory
-from .booking import booking_channel, grab_slot
-from .sessions import SessionLike
+from .booking import booking_channel
+from .county import hospital_slot_policies
+from .offers import offer_to_waitlist
 
 
 async def join_waitlist(
@@ -57,72 +51,45 @@ async def join_waitlist(
     return WaitlistOut.model_validate(entry)
 
 
-async def offer_to_waitlist(s: AsyncSession, sess: SessionLike, now: datetime, policy: SlotPolicy) -> int:
-    """Offer each free slot of the session to the head of the matching waitlist, as a hold."""
-    offered = 0
-    while True:
-        W = m.WaitlistEntry
-        head = (
-            await s.execute(
-                sa.select(W)
-                .where(
-                    W.institution_id == sess.institution_id,
-                    W.department_code == sess.department_code,
-                    W.resource_type == sess.resource_type,
-                    W.status == WaitlistStatus.WAITING,
-                )
-                .order_by(W.urgency_rank, W.requested_at)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            )
-        ).scalar_one_or_none()
-        if head is None:
-            return offered
-        pools = open_pools([Pool(p) for p in head.pools], sess.starts_at, now, policy)
-        if not pools:
-            return offered
-        hold_id, expires = uuid.uuid4(), now + policy.hold_for
-        try:
-            async with s.begin_nested():
-                slot_id, _ = await grab_slot(
-                    s, sess, pools, now, SlotStatus.HELD, head.resident_id, head.referral_id, hold_id, expires
-                )
-        except Conflict:  # no free slot
-            return offered
-        head.status, head.offered_slot_id, head.offer_expires_at = WaitlistStatus.OFFERED, slot_id, expires
-        await s.flush()
-        collect(s, events.waitlist_offered(head, hold_id, sess.id))
-        offered += 1
+RELEASE = sa.text("""
+UPDATE slots SET pool = 'public', released_at = :now
+FROM sessions
+WHERE slots.session_id = sessions.id AND sessions.status = 'open'
+  AND sessions.institution_id = ANY(CAST(:hospitals AS uuid[]))
+  AND slots.pool IN ('family_doctor', 'priority')
+  AND (slots.status = 'free' OR (slots.status = 'held' AND slots.hold_expires_at < :now))
+  AND sessions.starts_at <= :release_until AND sessions.starts_at > :now
+RETURNING slots.session_id
+""")
 
 
 async def release_unbooked(s: AsyncSession, now: datetime, policy: SlotPolicy) -> int:
-    """Family-doctor slots still free at the cut-off go to the public pool (the published share still
-    counts for compliance); then the waitlists get their chance."""
-    released = (
-        (
-            await s.execute(
-                sa.text("""
-        UPDATE slots SET pool = 'public', released_at = :now
-        FROM sessions
-        WHERE slots.session_id = sessions.id AND sessions.status = 'open'
-          AND slots.pool IN ('family_doctor', 'priority')
-          AND (slots.status = 'free' OR (slots.status = 'held' AND slots.hold_expires_at < :now))
-          AND sessions.starts_at <= :release_until AND sessions.starts_at > :now
-        RETURNING slots.session_id
-    """),
-                {"now": now, "release_until": now + policy.release_before},
-            )
+    """Family-doctor slots still free at their county's cut-off go to the public pool (the published
+    share still counts for compliance); then the waitlists get their chance. `policy`: the deployment's
+    rules, for a county that has set none."""
+    hospitals = (
+        await s.execute(
+            sa.select(m.Session.institution_id)
+            .where(m.Session.status == SessionStatus.OPEN, m.Session.starts_at > now)
+            .distinct()
         )
-        .scalars()
-        .all()
-    )
-    by_session: dict[uuid.UUID, int] = {}
-    for sid in released:
-        by_session[sid] = by_session.get(sid, 0) + 1
-    for sid, n in by_session.items():
+    ).scalars()
+    by_rules: dict[SlotPolicy, list[uuid.UUID]] = {}
+    for hospital, rules in (await hospital_slot_policies(s, list(hospitals), policy, now)).items():
+        by_rules.setdefault(rules, []).append(hospital)
+    released = 0
+    for rules, ids in by_rules.items():  # one statement per distinct set of county rules
+        released += await _release(s, ids, now, rules)
+    return released
+
+
+async def _release(s: AsyncSession, hospitals: list[uuid.UUID], now: datetime, rules: SlotPolicy) -> int:
+    params = {"now": now, "release_until": now + rules.release_before, "hospitals": hospitals}
+    released = Counter((await s.execute(RELEASE, params)).scalars())
+    for sid, n in released.items():
         collect(s, events.session_released(sid, n, now))
         sess = await s.get(m.Session, sid)
         assert sess is not None
         slot_memory.slot_freed(sid)
-        await offer_to_waitlist(s, sess, now, policy)
-    return len(released)
+        await offer_to_waitlist(s, sess, now, rules)
+    return released.total()
