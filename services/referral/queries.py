@@ -32,6 +32,7 @@ from .schemas import (
     WaitlistOut,
 )
 from .usecases.slots import free_counts, session_out
+from .usecases.slots.county import hospital_slot_policies
 
 R = m.Referral
 URGENCY_ORDER = sa.case({"emergency": 0, "urgent": 1}, value=R.urgency, else_=2)
@@ -198,8 +199,10 @@ async def find_sessions(
         stmt = stmt.where(m.Session.starts_at < starts_to)
     result: Page[Any] = await paginate(s, stmt.order_by(m.Session.starts_at), page, lambda x: x)
     free = await free_counts(s, [x.id for x in result.items], now)
+    # when each pool opens is the session's county's rule
+    rules = await hospital_slot_policies(s, {x.institution_id for x in result.items}, policy, now)
     return Page[SessionOut](
-        items=[session_out(x, free[x.id], policy) for x in result.items],
+        items=[session_out(x, free[x.id], rules[x.institution_id]) for x in result.items],
         total=result.total,
         limit=result.limit,
         offset=result.offset,

@@ -45,6 +45,7 @@ REFERRAL_ACTIONS = (
 # what a step's detail may carry on the topic: codes, ids, dates and flags, never free text
 STEP_DETAIL_KEYS = frozenset(
     {
+        "acting_practitioner_id",  # the practitioner a hospital's HIS client acted for
         "grassroots_reason",
         "code",
         "appointment_at",

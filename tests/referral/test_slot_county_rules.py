@@ -136,3 +136,20 @@ async def test_unbooked_family_doctor_slots_are_released_at_the_county_cut_off(
     assert await free_of(c, w, other_hospital) == {"priority": 1, "family_doctor": 3, "public": 6}
     assert (await run_sweep(referral_app, NOW + timedelta(hours=17))).released_slots == 4  # 23 h ahead
     assert await free_of(c, w, other_hospital) == {"public": 10}
+
+
+async def test_find_shows_when_each_pool_opens_by_the_sessions_county(
+    referral_client: AsyncClient, world: World, other_hospital: str
+) -> None:
+    c, w = referral_client, world
+    await change(c, w, {"public_opens_before_days": 3, "family_doctor_head_start_days": 2})
+    here = await publish(c, w, capacity=10, starts_in=timedelta(days=20))
+    there = await publish_there(c, w, other_hospital, timedelta(days=20))
+    found = (
+        await c.get("/v1/sessions", headers=w.token("resident", resident="resident3"), params={"limit": 200})
+    ).json()["items"]
+    opens = {x["id"]: x["opens_at"] for x in found}
+    starts = at(here["starts_at"])
+    assert at(opens[here["id"]]["public"]) == starts - timedelta(days=3)
+    assert at(opens[here["id"]]["family_doctor"]) == starts - timedelta(days=5)
+    assert at(opens[there["id"]]["public"]) == at(there["starts_at"]) - timedelta(days=7)  # the default
