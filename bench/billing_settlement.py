@@ -7,7 +7,8 @@
    capitation — then final DIP, contract fees, deposits, surplus/overspend per community), against a
    raw SQL aggregate over the same claims in the same run.
 
-Run: `make bench-billing` (starts PostgreSQL if needed). BENCH_CLAIMS and BENCH_INGEST change the sizes.
+Run: `make bench-billing` (starts PostgreSQL if needed). BENCH_CLAIMS and BENCH_INGEST change the sizes,
+BENCH_BILLING_DB the scratch database (billing_bench), which each run drops and builds again.
 The read model is seeded directly (registry events would fill it the same way; that path is tested).
 """
 
@@ -36,7 +37,8 @@ from shared.migrations import ensure_database, upgrade
 ROOT = Path(__file__).parents[1]
 PG = os.environ.get("TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:25432")
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:29092")
-DB_URL = f"{PG}/billing_bench"
+DB_NAME = os.environ.get("BENCH_BILLING_DB", "billing_bench")  # dropped and built again by every run
+DB_URL = f"{PG}/{DB_NAME}"
 DSN = DB_URL.replace("postgresql+asyncpg://", "postgresql://")
 TOTAL = int(os.environ.get("BENCH_CLAIMS", "1000000"))
 INGEST = int(os.environ.get("BENCH_INGEST", "100000"))
@@ -68,7 +70,7 @@ class County:
 
 async def reset_and_seed(county: County) -> None:
     conn = await asyncpg.connect(DSN.rsplit("/", 1)[0] + "/postgres")
-    await conn.execute("DROP DATABASE IF EXISTS billing_bench WITH (FORCE)")
+    await conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
     await conn.close()
     await ensure_database(DB_URL)
     await asyncio.to_thread(upgrade, ROOT / "services/billing/migrations", DB_URL)
@@ -78,13 +80,14 @@ async def reset_and_seed(county: County) -> None:
         "INSERT INTO rm_communities VALUES ($1, $2, $3, true, 1)",
         [(c, COUNTY, leads[c]) for c in county.communities],
     )
+    # every institution is insurance-designated (定点): billing refuses the claims of one that is not
     await conn.copy_records_to_table(
         "rm_institutions",
         records=[
-            (i, t, c, "lead" if t == "county" else "tight", True, 1)
+            (i, t, c, "lead" if t == "county" else "tight", True, True, 1)
             for i, (c, t) in county.institutions.items()
         ],
-        columns=["id", "tier", "community_id", "membership", "active", "version"],
+        columns=["id", "tier", "community_id", "membership", "insurance_designated", "active", "version"],
     )
     await conn.copy_records_to_table(
         "rm_residents",
@@ -348,7 +351,7 @@ SELECT gen_random_uuid(), 'BULK' || g, repeat('0', 64), i.id, i.community_id, i.
     e + 1000, e, least(e, 20000), 0.8500, ((e - least(e, 20000)) * 0.85)::bigint, NULL, NULL, false,
     i.community_id <> r.community_id, now()
 FROM generate_series(1::bigint, $3::bigint) g
-CROSS JOIN LATERAL (SELECT (date '2026-01-01' + (g % 365)::int)::date AS d,
+CROSS JOIN LATERAL (SELECT (make_date($2, 1, 1) + (g % 365)::int)::date AS d,
                            (200 + (g * 7919) % 4000)::numeric AS p) x
 CROSS JOIN LATERAL (SELECT CASE WHEN g % 10 < 8 THEN 'outpatient' WHEN g % 50 = 0 THEN 'day_ward' ELSE 'inpatient' END AS kind) k
 CROSS JOIN LATERAL (SELECT CASE WHEN k.kind = 'outpatient' THEN 2000 + (g * 104729) % 48000

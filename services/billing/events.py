@@ -12,7 +12,6 @@ from shared.contracts import billing as c
 from shared.events import OutgoingEvent
 
 from . import models as m
-from .domain import out_of_county
 from .domain.ledger import Journal
 
 BUDGETS, PREPAYMENTS, PERIODS, SETTLEMENTS, DISPUTES = (
@@ -24,15 +23,6 @@ BUDGETS, PREPAYMENTS, PERIODS, SETTLEMENTS, DISPUTES = (
 )
 TOPICS = c.TOPICS
 TOPIC_OF_JOURNAL = c.TOPIC_OF_JOURNAL
-
-# The journal of out-of-county care goes out as `billing.out_of_county.posted` on the periods topic, in
-# the same contract as every journal (JournalPostedV1). Until shared/contracts/billing.py lists the kind in
-# TOPIC_OF_JOURNAL ("out_of_county": PERIODS), it is registered here.
-OUT_OF_COUNTY_POSTED = f"billing.{out_of_county.KIND}.posted"
-if OUT_OF_COUNTY_POSTED not in dict(contracts.REGISTRY.items()):
-    contracts.REGISTRY.add(
-        contracts.Contract(c.PERIODS, frozenset({OUT_OF_COUNTY_POSTED}), (c.JournalPostedV1,))
-    )
 
 
 def _event(type_: str, data: contracts.EventData, subject: str, key: str) -> OutgoingEvent:

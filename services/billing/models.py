@@ -263,6 +263,9 @@ class RmContract(Base):
     status: Mapped[str] = mapped_column(sa.String(20))
     start_date: Mapped[date]
     end_date: Mapped[date]
+    # when the registry terminated it: no month from the termination day on (China time) is paid; None
+    # while in force, and on rows kept before billing read it (until the contract's next event)
+    terminated_at: Mapped[datetime | None] = mapped_column(TZ)
     version: Mapped[int]
 
 

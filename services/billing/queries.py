@@ -19,7 +19,6 @@ from shared.principal import Principal
 from . import access
 from .domain import ledger as acc
 from .domain.evaluation import evaluate
-from .domain.out_of_county import OUT_OF_COUNTY
 from .models import (
     Budget,
     Claim,
@@ -32,17 +31,20 @@ from .models import (
     Settlement,
 )
 from .repository import budgets_of
-from .schemas import BudgetOut, ClaimOut, DisputeOut, ParameterVersionOut
-from .schemas_care import (
+from .schemas import (
+    BudgetOut,
     CareFigures,
+    ClaimOut,
     CommunityMonthCare,
     DestinationFigures,
     DiseaseFigures,
+    DisputeOut,
     OutOfCountyReport,
+    ParameterVersionOut,
 )
 from .usecases.ledger import balances
 
-SPENDING = (acc.OUTSIDE_CARE, OUT_OF_COUNTY, acc.DIP, acc.CAPITATION, acc.CONTRACT_FEE)
+SPENDING = (acc.OUTSIDE_CARE, acc.OUT_OF_COUNTY, acc.DIP, acc.CAPITATION, acc.CONTRACT_FEE)
 
 
 def version_out(row: ParameterVersion, in_use: int | None) -> ParameterVersionOut:

@@ -33,7 +33,10 @@ MAPPERS: dict[type[EventData], tuple[type[m.Base], tuple[str, ...]]] = {
     reg.Institution: (m.RmInstitution, ("tier", "community_id", "membership", "insurance_designated")),
     reg.Team: (m.RmTeam, ("community_id", "institution_id")),
     reg.Resident: (m.RmResident, ("community_id", "home_institution_id")),
-    reg.FamilyDoctorContract: (m.RmContract, ("resident_id", "team_id", "status", "start_date", "end_date")),
+    reg.FamilyDoctorContract: (
+        m.RmContract,
+        ("resident_id", "team_id", "status", "start_date", "end_date", "terminated_at"),
+    ),
     reg.CatalogueEntry: (m.RmCatalogueEntry, ("county_code", "catalogue", "icd10")),
     ref.Referral: (
         m.RmReferral,

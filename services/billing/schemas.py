@@ -1,14 +1,15 @@
-"""Request and response bodies of the billing API. Money is integer fen (a string or a float is a 422);
-rates are decimals written as strings ("0.05")."""
+"""Request and response bodies of the billing API: insurance years, claims, disputes and out-of-county care
+(转外就医). Money is integer fen (a string or a float is a 422); rates are decimals written as strings
+("0.05")."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from shared.text import RequestModel
 
@@ -16,6 +17,7 @@ Fen = Annotated[StrictInt, Field(ge=0, le=10**15, description="fen (0.01 yuan), 
 # a tier's coefficient or weight: "1e99999" would pass a positivity check and overflow at settlement
 Weight = Annotated[Decimal, Field(gt=0, le=100, max_digits=8, decimal_places=4)]
 Rate = Annotated[Decimal, Field(ge=0, le=1, max_digits=6, decimal_places=4)]
+ICD10 = r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$"
 
 
 class TierRuleIn(RequestModel):
@@ -129,7 +131,7 @@ class ClaimIn(RequestModel):
     resident_id: uuid.UUID
     kind: Literal["outpatient", "inpatient", "day_ward"]
     service_date: date
-    diagnosis_icd10: str = Field(pattern=r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,4})?$")
+    diagnosis_icd10: str = Field(pattern=ICD10)
     dip_group: str | None = Field(default=None, min_length=1, max_length=40)
     dip_points: Decimal | None = Field(default=None, gt=0, le=100_000, max_digits=12, decimal_places=4)
     total_cost: Fen
@@ -163,6 +165,11 @@ class ClaimOut(BaseModel):
     insurance_share: int
     referral_id: uuid.UUID | None
     referred: bool
+    leg: str = Field(
+        default="none",
+        description="up | down: the leg of an up-and-down episode the claim is on, which decides the county's "
+        "reading of the deductible (upward_deductible, downward_deductible); none when unreferred",
+    )
     out_of_community: bool
     pricing: str = "final"  # provisional: waiting for `awaiting_referral_id`, then priced again
     awaiting_referral_id: uuid.UUID | None = None
@@ -228,3 +235,112 @@ class DisputeOut(BaseModel):
     opened_at: datetime
     decided_at: datetime | None
     version: int
+
+
+# --- out-of-county care (转外就医) ---
+
+
+class OutOfCountyCareIn(RequestModel):
+    """One record of care the agency settled outside the county (as the provincial settlement system
+    lists it)."""
+
+    record_no: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="the settlement record's number, unique in the county: the same record again is a "
+        "duplicate, never a second charge",
+    )
+    resident_id: uuid.UUID
+    settled_on: date = Field(description="when the agency settled it: its month is charged and reported")
+    destination_name: str = Field(min_length=1, max_length=200, description="the hospital treated at")
+    destination_code: str | None = Field(
+        default=None, min_length=1, max_length=40, pattern=r"^[A-Za-z0-9._-]+$", description="its code"
+    )
+    destination_province: str = Field(pattern=r"^\d{2}0000$", description="行政区划代码 of the province")
+    destination_city: str | None = Field(default=None, pattern=r"^\d{4}00$", description="… of the city")
+    diagnosis_icd10: str = Field(pattern=ICD10)
+    referred: bool = Field(description="referred out of the county (转诊备案), or went on their own")
+    referral_id: uuid.UUID | None = Field(default=None, description="the referral, if there was one")
+    total_cost: Fen
+    fund_share: Fen = Field(description="what the fund paid: charged to the resident's community budget")
+
+    @model_validator(mode="after")
+    def _referral_means_referred(self) -> Self:
+        if self.referral_id is not None and not self.referred:
+            raise ValueError("referral_id is given but referred is false")
+        return self
+
+
+class OutOfCountyCareBatchIn(RequestModel):
+    """A file of records (≤ 2,000, like a batch of claims, which keeps it under the gateway's 1 MiB body
+    limit): a longer file goes in parts — each record is charged once by its number, so a part sent
+    twice charges nothing more."""
+
+    records: list[OutOfCountyCareIn] = Field(min_length=1, max_length=2000)
+
+
+class OutOfCountyCareOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    record_no: str
+    county_code: str
+    resident_id: uuid.UUID
+    community_id: uuid.UUID
+    year: int
+    month: int
+    settled_on: date
+    destination_name: str
+    destination_code: str | None
+    destination_province: str
+    destination_city: str | None
+    diagnosis_icd10: str
+    referred: bool
+    referral_id: uuid.UUID | None
+    total_cost: int
+    fund_share: int
+    journal_id: int
+    recorded_at: datetime
+    duplicate: bool = False
+
+
+class OutOfCountyBatchOut(BaseModel):
+    created: int
+    duplicates: int
+    fund_share: int = Field(description="fen charged to community budgets by this recording")
+    records: list[OutOfCountyCareOut] | None = None
+
+
+class CareFigures(BaseModel):
+    records: int = 0
+    total_cost: int = 0
+    fund_share: int = 0
+
+
+class DestinationFigures(CareFigures):
+    province: str
+    city: str | None
+    code: str | None
+    name: str
+
+
+class DiseaseFigures(CareFigures):
+    icd10_category: str
+
+
+class CommunityMonthCare(CareFigures):
+    """A community's out-of-county care of one settled month, as the agency reports it (定期向医共体通报)."""
+
+    community_id: uuid.UUID
+    month: int
+    referred: CareFigures
+    unreferred: CareFigures
+    by_destination: list[DestinationFigures]
+    by_disease: list[DiseaseFigures]
+
+
+class OutOfCountyReport(BaseModel):
+    county_code: str
+    year: int
+    total: CareFigures
+    communities: list[CommunityMonthCare]

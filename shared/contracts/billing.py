@@ -23,6 +23,7 @@ TOPIC_OF_JOURNAL = {
     "prepayment": PREPAYMENTS,
     "month_close": PERIODS,
     "reprice": PERIODS,  # a claim of a closed month priced again once its referral was heard of
+    "out_of_county": PERIODS,  # care the agency settled outside the county, charged when recorded
     "settlement": SETTLEMENTS,
     "dispute": DISPUTES,
 }

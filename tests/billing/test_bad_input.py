@@ -19,6 +19,7 @@ from .helpers import claim, his, officer, open_year, parameters, post_claims, ru
 
 YEAR = 2029
 TODAY_YEAR = 2033  # the year of the future-date test, whose clock stands in it
+WEIGHTS = {"county": "1", "township": "1.5", "community": "1.5", "village": "2"}  # a value for every tier
 
 
 @contextmanager
@@ -61,6 +62,13 @@ async def test_parameters_that_do_not_add_up(billing_client: AsyncClient, county
             "parameters-do-not-add-up",
         ),  # above county 70 %
         (parameters(w, (10, 10), catastrophic_rate="1.5"), "validation-error"),
+        # a weight beyond 100 (every tier given, this one was stored, and overflowed at the settlement)
+        (parameters(w, (10, 10), surplus_weights={**WEIGHTS, "county": "1e99999"}), "validation-error"),
+        (
+            parameters(w, (10, 10), dip_tier_coefficients={**WEIGHTS, "village": "1e99999"}),
+            "validation-error",
+        ),
+        (parameters(w, (10, 10), surplus_weights={**WEIGHTS, "county": "1.00001"}), "validation-error"),
         (parameters(w, (10, 10), individual_contribution=-1), "validation-error"),
         (parameters(w, (10, 10), individual_contribution=400.5), "validation-error"),
         (parameters(w, (10, 10), individual_contribution="40000"), "validation-error"),

@@ -20,7 +20,7 @@ from shared.contracts import referral as ref
 
 from ..conftest import KAFKA
 from ..referral.world import World
-from .helpers import claim, open_year, parameters, post_claims
+from .helpers import claim, his, open_year, parameters, post_claims
 from .test_repricing import all_final, claims_by_no, referral_known
 from .world import run_billing_consumer
 
@@ -136,6 +136,10 @@ async def test_referred_up_and_back_down_the_patient_pays_one_deductible(
     )
     stored = await claims_by_no(billing_engine, ["EP-UP", "EP-DOWN"])
     assert {n: str(x["chain_id"]) for n, x in stored.items()} == {"EP-UP": up, "EP-DOWN": up}
+    # the claim says which leg of the episode it is on, which decided its deductible
+    assert (county_claim["leg"], home["leg"]) == ("up", "down")
+    r = await c.get(f"/v1/claims/{home['id']}", headers=his(w, "township1"))
+    assert r.status_code == 200 and r.json()["leg"] == "down", r.text
 
 
 async def test_a_claim_on_the_way_home_before_billing_heard_of_the_way_up_waits_for_it(

@@ -163,9 +163,17 @@ async def test_out_of_county_care_is_refused_when_it_cannot_be_charged(
     for month in range(1, 13):
         await run(c, w, f"{SETTLED_YEAR}/prepayments/{month}")
     scores = {w.ids["community1"]: "100", w.ids["community2"]: "100"}
-    await run(c, w, f"{SETTLED_YEAR}/settlement", {"scores": scores})
-    # the settlement took the charge in: community 1's budget is used up to the fen
+    settled = await run(c, w, f"{SETTLED_YEAR}/settlement", {"scores": scores})
+    # the settlement took the charge in: community 1's budget is used up to the fen, and its figures
+    # report the out-of-county care charged in the year beside the care outside the community
     assert (await balances(c, w, "community1", SETTLED_YEAR))["community.budget"] == 0
+    figures = {x["community_id"]: x for x in settled["journals"]}
+    assert figures[w.ids["community1"]]["out_of_county"] == 100_000
+    assert figures[w.ids["community2"]]["out_of_county"] == 0
+    stored = await c.get(
+        f"/v1/communities/{w.ids['community1']}/statement?year={SETTLED_YEAR}", headers=officer(w)
+    )
+    assert stored.json()["settlement"]["out_of_county"] == 100_000, stored.text
 
     cases = [
         (

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from services.billing import events as billing_events
 from services.billing.domain import ledger as acc
 from services.billing.domain.budget import CommunityBudget, prepayments
 from services.billing.domain.claims import TierRule
@@ -14,6 +15,7 @@ from services.billing.domain.claims_batch import ClaimFacts, price_claims
 from services.billing.domain.disputes import DisputeError, DisputeStatus, decided_amount
 from services.billing.domain.evaluation import evaluate
 from services.billing.domain.ledger import Journal, UnbalancedJournal
+from services.billing.domain.out_of_county import care_journal
 from services.billing.domain.parameters import (
     CommunityCover,
     ParameterError,
@@ -28,7 +30,10 @@ from services.billing.domain.postings import (
     prepayment_journal,
     settlement_journal,
 )
+from shared import contracts
+from shared.contracts import billing as billing_contracts
 from shared.errors import Invalid
+from shared.events import EventEnvelope
 
 TIERS = {
     "village": TierRule(Decimal("0.90"), 10_000),
@@ -108,6 +113,24 @@ def test_runs_post_balanced_journals() -> None:
         bad = Journal("x", "x", "x")
         bad.add(acc.CASH, 1)
         bad.check()
+
+
+def test_out_of_county_care_posts_a_balanced_journal_under_billings_journal_contract() -> None:
+    j = care_journal("out_of_county:411081:2030:04:b1", 2030, 4, {"A": 300_000, "B": 20_000})
+    assert [(x.account, x.amount, x.community_id) for x in j.lines] == [
+        (acc.OUT_OF_COUNTY, 300_000, "A"),
+        (acc.BUDGET, -300_000, "A"),
+        (acc.OUT_OF_COUNTY, 20_000, "B"),
+        (acc.BUDGET, -20_000, "B"),
+    ]
+    # the contract lists the kind like every journal's: billing.out_of_county.posted on the periods topic
+    assert billing_contracts.TOPIC_OF_JOURNAL["out_of_county"] == billing_contracts.PERIODS
+    kinds = {t for c in billing_contracts.JOURNALS for t in c.types}
+    assert "billing.out_of_county.posted" in kinds
+    e = billing_events.journal_posted(j, 9, "411081", 2030, 4, "411081")
+    assert e.topic == billing_contracts.PERIODS
+    data = contracts.decode(EventEnvelope.model_validate_json(e.envelope.to_bytes()))
+    assert isinstance(data, billing_contracts.JournalPosted) and sum(x.amount for x in data.lines) == 0
 
 
 def year_end(cash: int, budget_left: int, score: str) -> YearEndInput:

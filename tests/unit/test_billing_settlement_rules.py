@@ -5,14 +5,14 @@ problems instead of bare errors (17)."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from services.billing.domain import ledger as acc
-from services.billing.domain.budget import CommunityBudget, community_budgets, prepayments
+from services.billing.domain.budget import CommunityBudget, community_budgets, prepayment, prepayments
 from services.billing.domain.claims import TierRule
 from services.billing.domain.evaluation import evaluate
 from services.billing.domain.parameters import (
@@ -22,9 +22,11 @@ from services.billing.domain.parameters import (
     check_parameters,
 )
 from services.billing.domain.postings import YearEndInput, capitation_for_month, settlement_journal
-from services.billing.domain.settlement import YearEnd, contract_fees, month_starts
+from services.billing.domain.settlement import YearEnd, contract_fees, in_force_on, month_starts
 from services.billing.repository import to_domain
+from shared.clock import SHANGHAI
 from shared.errors import Conflict, Invalid
+from shared.money import apply_rate
 
 TIERS = {
     "village": TierRule(Decimal("0.90"), 10_000),
@@ -222,6 +224,32 @@ def test_the_derivations_deposit_is_the_prepayment_runs() -> None:
     assert all(m.deposit <= m.gross for m in prepayments(13, Decimal(1)))  # a 100 % deposit still fits
 
 
+def test_a_year_begun_with_monthly_rounding_makes_up_its_deposit_over_the_months_left() -> None:
+    # 2,222,222,222 fen: 185,185,185.17 a month; the year's deposit 5 % = 111,111,111. Rounded month by
+    # month (9,259,259.26 → 9,259,259) January to March withheld 27,777,777; the year's split gives the
+    # first three months 9,259,260 (the remainder 3 goes to the earliest), which would leave the year 3
+    # fen short. The months left share 83,333,334: 9,259,259 each and the remainder 3 to April–June.
+    budget, rate = 2_222_222_222, Decimal("0.05")
+    withheld = {m: apply_rate(p.gross, rate) for m, p in enumerate(prepayments(budget, rate)[:3], start=1)}
+    assert withheld == {1: 9_259_259, 2: 9_259_259, 3: 9_259_259}
+    for month in range(4, 13):
+        withheld[month] = prepayment(budget, rate, month, withheld).deposit
+    assert [withheld[m] for m in range(4, 13)] == [9_259_260] * 3 + [9_259_259] * 6
+    assert sum(withheld.values()) == apply_rate(budget, rate) == 111_111_111
+    # a year run month by month under the rule withholds what the derivation shows, month for month
+    months = prepayments(budget, rate)
+    done: dict[int, int] = {}
+    for m in range(1, 13):
+        p = prepayment(budget, rate, m, done)
+        assert (p.gross, p.deposit) == (months[m - 1].gross, months[m - 1].deposit)
+        done[m] = p.deposit
+    # in any order, the last month run takes what is left: the year still adds up
+    done = {}
+    for m in (12, 1, 7, 3, 2, 11, 4, 5, 10, 6, 9, 8):
+        done[m] = prepayment(budget, rate, m, done).deposit
+    assert sum(done.values()) == 111_111_111
+
+
 # 15 — contract fees by months in force, capitation by contract
 
 
@@ -234,6 +262,20 @@ def test_a_year_long_contract_counts_twelve_months_across_the_years_it_spans() -
         end = date(start.year + 1, start.month, 28 if start.month == 2 else start.day) - timedelta(days=1)
         assert in_force(start, end, start.year) + in_force(start, end, start.year + 1) == 12
     assert in_force(date(2041, 4, 1), date(2042, 3, 31), 2041) == 9  # April to December
+
+
+def test_a_terminated_contract_counts_the_months_before_its_termination_day_in_china() -> None:
+    start, end = date(2046, 1, 1), date(2046, 12, 31)
+
+    def months(terminated_at: datetime | None) -> int:
+        return sum(in_force_on(d, start, end, terminated_at) for d in month_starts(2046))
+
+    assert months(None) == 12
+    assert months(datetime(2046, 9, 15, 10, tzinfo=SHANGHAI)) == 9  # January to September
+    # 01:30 on 2 September in China is 1 September in UTC: the day is China's, so September counts
+    assert months(datetime(2046, 9, 1, 17, 30, tzinfo=UTC)) == 9
+    assert months(datetime(2046, 9, 1, 0, 0, tzinfo=SHANGHAI)) == 8  # terminated on the first: not in force
+    assert months(datetime(2044, 6, 1, tzinfo=UTC)) == 0  # terminated before it started
 
 
 def test_contract_fees_are_pro_rata_by_months_rounded_once_per_institution() -> None:

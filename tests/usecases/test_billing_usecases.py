@@ -2,21 +2,28 @@
 unit of work on the real database rolled back after each test: claims priced referred and unreferred by
 hand-computed figures, a claim waiting for its referral, duplicates, refused batches that write nothing,
 and budgets whose journal the database checks at commit; an up-and-down episode with one deductible, a
-chain not all known yet, claims of an institution not designated, out-of-county care charged once."""
+chain not all known yet, claims of an institution not designated, out-of-county care charged once, and a
+year whose first prepayments rounded each month's deposit still withholding its deposit to the fen."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import date
+from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from services.billing.schemas import BatchOut, ClaimIn, ParametersIn
-from services.billing.schemas_care import OutOfCountyCareIn
-from services.billing.usecases import claims, out_of_county, repricing, years
+from services.billing.domain.budget import Prepayment
+from services.billing.domain.postings import prepayment_journal
+from services.billing.repository import budgets_of
+from services.billing.schemas import BatchOut, ClaimIn, OutOfCountyCareIn, ParametersIn
+from services.billing.usecases import claims, out_of_county, repricing, runs, years
+from services.billing.usecases.ledger import post_journal
 from shared.errors import Conflict, Forbidden, Invalid
+from shared.money import allocate, apply_rate
 from shared.principal import Principal, Role
 
 from ..conftest import BILLING_NOW
@@ -257,8 +264,9 @@ async def test_claims_from_an_institution_not_designated_are_refused(billing: Tx
     assert await billing.count("claims") == 0
 
 
-async def budgeted_year(billing: TxDatabase, year: int) -> tuple[Any, Any]:
-    """A community with a resident and a budget for `year` (derived by the use cases)."""
+async def budgeted_year(billing: TxDatabase, year: int, **overrides: Any) -> tuple[Any, Any]:
+    """A community with a resident and a budget for `year` (derived by the use cases; `overrides`: any
+    field of `ParametersIn`)."""
     rows = BillingRows(billing.session)
     community = await rows.community()
     resident = await rows.resident(community)
@@ -272,6 +280,7 @@ async def budgeted_year(billing: TxDatabase, year: int) -> tuple[Any, Any]:
             "dip_budget_rate": "0.40",
             "dip_estimated_point_value": "100",
             "communities": [{"community_id": community.id, "covered_residents": 10_000}],
+            **overrides,
         }
     )
     await billing.run(lambda s: years.set_parameters(s, OFFICER, COUNTY, year, body, BILLING_NOW))
@@ -350,3 +359,41 @@ async def test_out_of_county_care_is_refused_in_a_settled_or_unbudgeted_year(bil
     with pytest.raises(Forbidden):
         await billing.run(lambda s: out_of_county.record_care(s, his_of, [late], BILLING_NOW, False))
     assert await billing.count("out_of_county_care") == 0 and await billing.count("journals") == 1
+
+
+async def test_a_year_begun_with_monthly_rounded_deposits_still_withholds_its_deposit_to_the_fen(
+    billing: TxDatabase,
+) -> None:
+    # 10,000 insured at 1,000 元: raised 1,000,000,000 fen, catastrophic 79,999,910, reserve 5 % of the
+    # raised total 50,000,000 → a budget of 870,000,090 (72,500,007.5 a month) and a year's deposit of
+    # 5 % = 43,500,004.5 → 43,500,005. January to March were withheld before this release, each month's
+    # 5 % rounded on its own: 3,625,000 × 3 (the split of the year's deposit would have withheld 3,625,001)
+    year = 2034
+    community, _ = await budgeted_year(billing, year, catastrophic_rate=None, catastrophic_amount=79_999_910)
+    [budget] = await budgets_of(billing.session, COUNTY, year)
+    derived = {x["label"]: x["fen"] for x in budget.derivation}
+    assert (budget.amount, derived["quality_deposit"]) == (870_000_090, 43_500_005)
+    c = str(community.id)
+    for month, gross in zip((1, 2, 3), allocate(budget.amount, [1] * 12), strict=False):
+        old = Prepayment(month, gross, apply_rate(gross, Decimal("0.05")))
+        assert old.deposit == 3_625_000
+        j = prepayment_journal(c, year, old)
+        await billing.run(
+            partial(post_journal, j=j, county=COUNTY, year=year, month=month, now=BILLING_NOW, subject=c)
+        )
+
+    withheld = []
+    for month in range(4, 13):
+        run = partial(
+            runs.run_prepayment, who=OFFICER, county=COUNTY, year=year, month=month, now=BILLING_NOW
+        )
+        out = await billing.run(run)
+        withheld.append(out.journals[0]["deposit"])
+
+    # April to December share what is left, 32,625,005: 3,625,000 a month and the 5 fen of remainder to
+    # the earliest (the split of the whole year would have given April and May one each: 3 fen short)
+    assert withheld == [3_625_001] * 5 + [3_625_000] * 4
+    total = await billing.connection.scalar(
+        sa.text("SELECT sum(amount) FROM ledger_lines WHERE account = 'community.deposit'")
+    )
+    assert total == 43_500_005

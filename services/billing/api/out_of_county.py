@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import queries
-from ..schemas_care import (
+from ..schemas import (
     OutOfCountyBatchOut,
     OutOfCountyCareBatchIn,
     OutOfCountyCareIn,

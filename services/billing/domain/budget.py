@@ -10,6 +10,7 @@ DIP amount split like the fund)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -115,6 +116,22 @@ def prepayments(budget: int, deposit_rate: Decimal = Decimal("0.05")) -> list[Pr
     gross = allocate(budget, [1] * MONTHS)
     deposits = allocate(apply_rate(budget, deposit_rate), [1] * MONTHS)
     return [Prepayment(m + 1, g, d) for m, (g, d) in enumerate(zip(gross, deposits, strict=True))]
+
+
+def prepayment(budget: int, deposit_rate: Decimal, month: int, withheld: Mapping[int, int]) -> Prepayment:
+    """Month `month`'s prepayment, the months in `withheld` (month → deposit) being posted already: its
+    gross as in `prepayments`, its deposit the year's deposit less what the posted months withheld, split
+    by largest remainder over the months not posted yet (this one among them, in month order). Run in month
+    order under this rule it is `prepayments(...)[month - 1]`; in a year begun when each month's deposit
+    was rounded on its own, the months left make up the difference, so the twelve still withhold the
+    derivation's quality_deposit to the fen. Never below 0 nor above the month's gross (only a budget of a
+    few fen could ask for either; its year is then off by that much)."""
+    gross = allocate(budget, [1] * MONTHS)[month - 1]
+    earlier = {m: d for m, d in withheld.items() if m != month}
+    to_come = [m for m in range(1, MONTHS + 1) if m not in earlier]
+    left = apply_rate(budget, deposit_rate) - sum(earlier.values())
+    deposit = allocate(left, [1] * len(to_come))[to_come.index(month)]
+    return Prepayment(month, gross, min(max(deposit, 0), gross))
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ CASH = "community.cash"  # prepaid to the community, not yet passed on to member
 DEPOSIT = "community.deposit"  # quality deposit withheld
 OVERSPEND_BORNE = "community.overspend_borne"  # the community's part of its overspend
 OUTSIDE_CARE = "provider.outside_care"  # paid for the community's residents treated elsewhere
+OUT_OF_COUNTY = "provider.out_of_county"  # paid by the agency for its residents treated outside the county
 DIP = "member.dip"  # inpatient payments by DIP points
 CAPITATION = "member.capitation"  # outpatient capitation
 CONTRACT_FEE = "member.contract_fee"  # family-doctor contract fees

@@ -4,17 +4,15 @@ community budget, which is what makes the community answer for keeping its patie
 
 Charged when recorded, not at the month close: the provincial settlement system's file for a month
 arrives after that month has closed, and a record must be charged whenever it comes until the year is
-settled. Each recording posts one balanced journal per settled month, a debit to `OUT_OF_COUNTY` and a
-credit to the community's budget for each community; the settlement then sees the budget that is left."""
+settled. Each recording posts one balanced journal per settled month, a debit to `OUT_OF_COUNTY` (in the
+chart of accounts, domain/ledger.py) and a credit to the community's budget for each community; the
+settlement then sees the budget that is left and reports the charge (`out_of_county`)."""
 
 from __future__ import annotations
 
 from . import ledger as acc
 from .ledger import Journal
 
-# the chart of accounts (domain/ledger.py) gains this account: what the agency paid for the community's
-# residents treated outside the county
-OUT_OF_COUNTY = "provider.out_of_county"
 KIND = "out_of_county"
 
 
@@ -22,7 +20,7 @@ def care_journal(key: str, year: int, month: int, charges: dict[str, int]) -> Jo
     """One recording's charges of one settled month, `charges` being fen per community."""
     j = Journal(KIND, key, f"{year}-{month:02d} 转外就医 / out-of-county care")
     for community, fen in sorted(charges.items()):
-        j.add(OUT_OF_COUNTY, fen, community)
+        j.add(acc.OUT_OF_COUNTY, fen, community)
         j.add(acc.BUDGET, -fen, community)
     j.check()
     return j

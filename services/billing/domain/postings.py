@@ -30,11 +30,13 @@ def budget_journal(
     return j
 
 
+def prepayment_key(community: str, year: int, month: int) -> str:
+    return f"prepayment:{community}:{year}:{month:02d}"
+
+
 def prepayment_journal(community: str, year: int, p: Prepayment) -> Journal:
     j = Journal(
-        "prepayment",
-        f"prepayment:{community}:{year}:{p.month:02d}",
-        f"{year}-{p.month:02d} 月度预付 / prepayment",
+        "prepayment", prepayment_key(community, year, p.month), f"{year}-{p.month:02d} 月度预付 / prepayment"
     )
     j.add(acc.BUDGET, -p.gross, community_id=community)
     j.add(acc.CASH, p.paid, community_id=community)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
+from shared.clock import SHANGHAI
 from shared.errors import Invalid
 from shared.money import allocate, apply_rate
 
@@ -37,8 +38,18 @@ def month_starts(year: int) -> list[date]:
     """The days a contract is counted on: it counts for a month when it is in force on the month's first
     day. A year-long term (start to the day before the anniversary) is then in force on exactly twelve
     first days, wherever it starts, so the years it spans share its twelve months without overlap, and a
-    contract terminated before the settlement keeps the months it was in force."""
+    contract terminated before the settlement keeps the months it was in force (`in_force_on`)."""
     return [date(year, m, 1) for m in range(1, MONTHS + 1)]
+
+
+def in_force_on(day: date, start: date, end: date, terminated_at: datetime | None) -> bool:
+    """Whether a contract counts on `day` (a month's first day): inside its term, and before the day it
+    was terminated, a calendar day in China. A contract terminated mid-term is paid for the months up to
+    its termination and no further (the resident may sign with another team, which is then paid), one
+    terminated before it started for none. usecases/runs._contracts_in_force counts by this rule in SQL."""
+    if terminated_at is not None and day >= terminated_at.astimezone(SHANGHAI).date():
+        return False
+    return start <= day <= end
 
 
 def contract_fees(fee_per_year: int, contract_months: dict[str, int]) -> dict[str, int]:

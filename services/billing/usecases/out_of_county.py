@@ -23,7 +23,7 @@ from ..domain.claims import dated_in_future
 from ..domain.out_of_county import care_journal
 from ..lookups import Years
 from ..models import Budget, OutOfCountyCare, RmCommunity, RmReferral, RmResident
-from ..schemas_care import OutOfCountyBatchOut, OutOfCountyCareIn, OutOfCountyCareOut
+from ..schemas import OutOfCountyBatchOut, OutOfCountyCareIn, OutOfCountyCareOut
 from .batch import Refusals
 from .ledger import post_journal
 

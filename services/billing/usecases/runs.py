@@ -11,6 +11,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.clock import SHANGHAI
 from shared.db import collect
 from shared.errors import Conflict, Invalid
 from shared.principal import Principal
@@ -18,7 +19,7 @@ from shared.principal import Principal
 from .. import events
 from ..access import check_officer
 from ..domain import ledger as acc
-from ..domain.budget import CommunityBudget, prepayments
+from ..domain.budget import CommunityBudget, prepayment
 from ..domain.parameters import YearParameters
 from ..domain.postings import (
     MonthCharges,
@@ -26,6 +27,7 @@ from ..domain.postings import (
     capitation_for_month,
     month_close_journal,
     prepayment_journal,
+    prepayment_key,
     settlement_journal,
 )
 from ..domain.settlement import contract_fee, month_starts
@@ -35,6 +37,7 @@ from ..models import (
     Dispute,
     InsuranceYear,
     Journal,
+    LedgerLine,
     RmContract,
     RmInstitution,
     RmResident,
@@ -72,30 +75,49 @@ async def _budgets(s: AsyncSession, county: str, year: int) -> list[Budget]:
 async def run_prepayment(
     s: AsyncSession, who: Principal, county: str, year: int, month: int, now: datetime
 ) -> RunOut:
-    """1/12 of each community's budget, 1/12 of the year's quality deposit withheld (domain/budget.prepayments:
-    the figures of the derivation); once per community and month."""
+    """1/12 of each community's budget, and the part of the year's quality deposit the months still to come
+    owe (domain/budget.prepayment: the figures of the derivation, made up to the fen in a year whose earlier
+    months were withheld by an older rule); once per community and month. The year is locked: the split
+    reads the deposits already posted."""
     check_officer(who)
     _month(month)
-    row, params = await load_year(s, county, year)
+    row, params = await load_year(s, county, year, lock=True)
     if row.status == "settled":
         raise Conflict("year-settled", "该年度已清算", f"{county} {year} is settled")
+    budgets = await _budgets(s, county, year)
+    withheld = await _deposits_withheld(s, [str(b.community_id) for b in budgets], year)
     out = []
-    for b in await _budgets(s, county, year):
-        p = prepayments(b.amount, params.quality_deposit_rate)[month - 1]
-        j = prepayment_journal(str(b.community_id), year, p)
-        if await post_journal(s, j, county, year, month, now, str(b.community_id)) is not None:
+    for b in budgets:
+        c = str(b.community_id)
+        p = prepayment(b.amount, params.quality_deposit_rate, month, withheld.get(c, {}))
+        j = prepayment_journal(c, year, p)
+        if await post_journal(s, j, county, year, month, now, c) is not None:
             out.append(
-                {
-                    "key": j.key,
-                    "community_id": str(b.community_id),
-                    "gross": p.gross,
-                    "deposit": p.deposit,
-                    "paid": p.paid,
-                }
+                {"key": j.key, "community_id": c, "gross": p.gross, "deposit": p.deposit, "paid": p.paid}
             )
     return RunOut(
         kind="prepayment", county_code=county, year=year, month=month, posted=bool(out), journals=out
     )
+
+
+async def _deposits_withheld(s: AsyncSession, communities: list[str], year: int) -> dict[str, dict[int, int]]:
+    """The deposit each posted prepayment withheld, per community and month (0 for a month posted without
+    one), found by the journals' natural keys."""
+    keys = {prepayment_key(c, year, m): (c, m) for c in communities for m in range(1, 13)}
+    deposit = sa.func.coalesce(sa.func.sum(LedgerLine.amount).filter(LedgerLine.account == acc.DEPOSIT), 0)
+    rows = (
+        await s.execute(
+            sa.select(Journal.key, deposit)
+            .outerjoin(LedgerLine, LedgerLine.journal_id == Journal.id)
+            .where(Journal.key.in_(list(keys)))
+            .group_by(Journal.key)
+        )
+    ).all()
+    out: dict[str, dict[int, int]] = {}
+    for key, fen in rows:
+        c, m = keys[key]
+        out.setdefault(c, {})[m] = int(fen)
+    return out
 
 
 async def _month_charges(
@@ -209,7 +231,8 @@ async def settle_year(
 ) -> RunOut:
     """Close the months still open, then settle every community: final DIP, contract fees (by the months
     each contract was in force), spending against the budget (surplus or overspend), then the deposit by
-    score (domain/postings.settlement_journal). Once per year."""
+    score (domain/postings.settlement_journal); the figures also report the care charged to the budget
+    outside the community and outside the county. Once per year."""
     check_officer(who)
     row, params = await load_year(s, county, year, lock=True)
     if row.status == "settled":
@@ -300,6 +323,8 @@ async def settle_year(
         )
         j, figures = settlement_journal(county, year, x)
         figures["outside_care"] = sum(v for (a, _i), v in inst.items() if a == acc.OUTSIDE_CARE)
+        # what the agency paid for the community's residents treated outside the county (转外就医)
+        figures["out_of_county"] = sum(v for (a, _c, _i), v in total.items() if a == acc.OUT_OF_COUNTY)
         await post_journal(s, j, county, year, 12, now, c)
         s.add(
             Settlement(
@@ -359,16 +384,22 @@ async def _contracts_in_force(
     """Contracts in force on each of `days` (a month's first day; `settlement.month_starts`), counted once
     per day, per community and team institution: over the year's twelve first days these are contract-months
     (the contract fee), over one month's first day the contracted residents (capitation by contract).
-    Every contract counts whatever its status now: a terminated or renewed one keeps the months it was in
-    force. Billing's read model has no termination date (the registry's `terminated_at` is not kept), so a
-    terminated contract counts to its `end_date`."""
+    Every contract counts whatever its status now, by `settlement.in_force_on`: a renewed one keeps the
+    months of its term, a terminated one the months before its termination day (China time), so a resident
+    who terminates and signs with another team is counted once a month."""
     day = sa.values(sa.column("day", sa.Date), name="days").data([(d,) for d in days])
+    terminated_on = sa.cast(sa.func.timezone(SHANGHAI.key, RmContract.terminated_at), sa.Date)
+    in_force = sa.and_(
+        RmContract.start_date <= day.c.day,
+        RmContract.end_date >= day.c.day,
+        sa.or_(RmContract.terminated_at.is_(None), day.c.day < terminated_on),
+    )
     rows = (
         await s.execute(
             sa.select(RmTeam.community_id, RmTeam.institution_id, sa.func.count())
             .select_from(RmContract)
             .join(RmTeam, RmTeam.id == RmContract.team_id)
-            .join(day, sa.and_(RmContract.start_date <= day.c.day, RmContract.end_date >= day.c.day))
+            .join(day, in_force)
             .where(RmTeam.community_id.in_(communities))
             .group_by(RmTeam.community_id, RmTeam.institution_id)
         )

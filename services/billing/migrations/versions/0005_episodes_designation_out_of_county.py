@@ -1,7 +1,8 @@
 """one chain per up-and-down episode (the billing read model of referrals keeps the direction and the
 upward referral a downward one continues), designated providers (定点: the read model of institutions keeps
-the registry's flag), and out-of-county care (转外就医) recorded by the insurance agency and charged to the
-resident's community budget
+the registry's flag), out-of-county care (转外就医) recorded by the insurance agency and charged to the
+resident's community budget, and the termination time of a family-doctor contract (a terminated contract
+is paid only for the months before it ended)
 
 Revision ID: 0005
 Revises: 0004
@@ -29,6 +30,9 @@ def upgrade() -> None:
         "rm_institutions",
         sa.Column("insurance_designated", sa.Boolean(), server_default=sa.true(), nullable=False),
     )
+    # rows kept before billing read it stay without one (paid to their end date, as before) until the
+    # contract's next registry event or a replay of registry.contracts
+    op.add_column("rm_contracts", sa.Column("terminated_at", sa.DateTime(timezone=True), nullable=True))
     op.create_table(
         "out_of_county_care",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -64,6 +68,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_out_of_county_care_period", table_name="out_of_county_care")
     op.drop_table("out_of_county_care")
+    op.drop_column("rm_contracts", "terminated_at")
     op.drop_column("rm_institutions", "insurance_designated")
     op.drop_column("rm_referrals", "continues_referral_id")
     op.drop_column("rm_referrals", "direction")
