@@ -76,5 +76,5 @@ async def test_migrations_upgrade_downgrade_upgrade() -> None:
     assert left == []
     await asyncio.to_thread(upgrade, REGISTRY_MIGRATIONS, url)
     async with engine.connect() as conn:
-        assert await conn.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0003"
+        assert await conn.scalar(sa.text("SELECT version_num FROM alembic_version")) == "0004"
     await engine.dispose()
