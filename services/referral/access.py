@@ -7,7 +7,9 @@ hospital, naming the practitioner it acts for (audited beside the machine client
 HIS or referral office publishes and stops its own sessions; residents book for themselves, family
 doctors for their contracted residents, the receiving hospital's referral office for an accepted
 referral. An object outside the caller's reach is reported as not found, so its existence does not
-leak. Plain Python: the use cases and queries call these; the routers only pass the caller on.
+leak. A village doctor is a receiver only at a village clinic (a downward referral home); the
+practitioner a HIS names for a clinical step (accepting, returning with advice, completing with the
+discharge summary) is a physician. Plain Python: the use cases and queries call these; the routers only pass the caller on.
 """
 
 from __future__ import annotations
@@ -22,19 +24,18 @@ from shared.principal import Principal, Role
 
 from .domain.rules import Direction
 from .domain.slots import Channel
-from .domain.states import Side
+from .domain.states import Action, Side
 
 SYSTEM = Principal(subject="system", role=Role.COMMISSION_ADMIN)  # the sweeps; every side at once
 CLINICAL = {Role.VILLAGE_DOCTOR, Role.FAMILY_DOCTOR, Role.SPECIALIST, Role.REFERRAL_COORDINATOR}
-# the receiving institution's staff (a village clinic's village doctors, for a downward referral), and a
-# hospital's HIS acting for a named practitioner (`acting_practitioner`)
-RECEIVING = {
-    Role.REFERRAL_COORDINATOR,
-    Role.SPECIALIST,
-    Role.FAMILY_DOCTOR,
-    Role.VILLAGE_DOCTOR,
-    Role.HIS_SYSTEM,
-}
+# the receiving institution's staff, and a hospital's HIS acting for a named practitioner
+# (`acting_practitioner`); a village doctor receives only where the referral goes to a village clinic
+RECEIVING = {Role.REFERRAL_COORDINATOR, Role.SPECIALIST, Role.FAMILY_DOCTOR, Role.HIS_SYSTEM}
+VILLAGE_RECEIVERS = {Role.VILLAGE_DOCTOR}
+# the steps a HIS takes only for a physician: taking the patient on, advice instead of a visit, and the
+# discharge summary (the profession is the registry's, practitioner event v3)
+PHYSICIAN_STEPS = frozenset({Action.ACCEPT, Action.RETURN, Action.COMPLETE})
+PHYSICIAN = "physician"
 SENDERS = {
     Direction.UP: {Role.VILLAGE_DOCTOR, Role.FAMILY_DOCTOR},
     Direction.DOWN: {Role.SPECIALIST, Role.REFERRAL_COORDINATOR},
@@ -56,6 +57,17 @@ class ReferralParties(Protocol):
     def to_institution_id(self) -> uuid.UUID | None: ...
     @property
     def approver_institution_id(self) -> uuid.UUID | None: ...
+    @property
+    def to_tier(self) -> str | None: ...
+
+
+class ActingPractitioner(Protocol):
+    """What access needs of the practitioner a HIS names (a row of `models.RmPractitioner`)."""
+
+    @property
+    def institution_id(self) -> uuid.UUID: ...
+    @property
+    def profession(self) -> str: ...
 
 
 # ---- referrals ----
@@ -71,7 +83,9 @@ def sides_of(principal: Principal, r: ReferralParties) -> set[Side]:
         return sides
     if inst == r.from_institution_id and principal.role in CLINICAL:
         sides.add(Side.SENDER)
-    if inst == r.to_institution_id and principal.role in RECEIVING:
+    if inst == r.to_institution_id and (
+        principal.role in RECEIVING or (principal.role in VILLAGE_RECEIVERS and r.to_tier == "village")
+    ):
         sides.add(Side.RECEIVER)
     if inst == r.approver_institution_id and principal.role == Role.REFERRAL_COORDINATOR:
         sides.add(Side.APPROVER)
@@ -101,13 +115,22 @@ def acting_practitioner(principal: Principal, named: uuid.UUID | None) -> uuid.U
     return None
 
 
-def check_acting_practitioner(principal: Principal, practitioner_institution_id: uuid.UUID) -> None:
-    """The practitioner a HIS acts for works at the HIS's own institution."""
-    if practitioner_institution_id != principal.institution_id:
+def check_acting_practitioner(principal: Principal, practitioner: ActingPractitioner, action: Action) -> None:
+    """The practitioner a HIS acts for works at the HIS's own institution, and is a physician for a
+    clinical step (`PHYSICIAN_STEPS`)."""
+    if practitioner.institution_id != principal.institution_id:
         raise Invalid(
             "acting-practitioner-elsewhere",
             "执行操作的医务人员不属于该HIS所在机构",
             "The acting practitioner does not work at this HIS client's institution",
+            field="acting_practitioner_id",
+        )
+    if action in PHYSICIAN_STEPS and practitioner.profession != PHYSICIAN:
+        raise Invalid(
+            "acting-practitioner-not-physician",
+            f"接收、退回（诊疗建议）和完成（出院小结）须由医师执行，所指明的人员为 {practitioner.profession}",
+            f"Accepting, returning with advice and completing with a discharge summary are a physician's "
+            f"steps; the acting practitioner is a {practitioner.profession}",
             field="acting_practitioner_id",
         )
 

@@ -154,6 +154,8 @@ class RmPractitioner(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     institution_id: Mapped[uuid.UUID]
     title: Mapped[str] = mapped_column(sa.String(30))
+    # physician | nurse | public_health (practitioner event v3; older versions knew only physicians)
+    profession: Mapped[str] = mapped_column(sa.String(20), server_default="physician")
     active: Mapped[bool]
     version: Mapped[int]
 
@@ -258,6 +260,13 @@ class Booking(Base):
             "resident_id",
             unique=True,
             postgresql_where=sa.text("status = 'booked'"),
+        ),
+        # a referral has one appointment: at most one live booking (a rebooking frees the old one first)
+        sa.Index(
+            "uq_booking_referral",
+            "referral_id",
+            unique=True,
+            postgresql_where=sa.text("status = 'booked' AND referral_id IS NOT NULL"),
         ),
     )
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

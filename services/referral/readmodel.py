@@ -47,7 +47,7 @@ def _institution(d: reg.Institution) -> dict[str, Any]:
 
 
 def _practitioner(d: reg.Practitioner) -> dict[str, Any]:
-    return {"institution_id": d.institution_id, "title": d.title}
+    return {"institution_id": d.institution_id, "title": d.title, "profession": d.profession}
 
 
 def _team(d: reg.Team) -> dict[str, Any]:

@@ -1,15 +1,19 @@
 """A hospital's HIS acts on the referrals addressed to its hospital (issue #14, point 4): it takes the
-receiving side's steps, for a practitioner of its own hospital whom it names, and the timeline records
-both the machine client and that practitioner."""
+receiving side's steps, for a practitioner of its own hospital whom it names (a physician for accepting,
+returning with advice and completing with the discharge summary), and the timeline records both the
+machine client and that practitioner. A village doctor is the receiving side only at a village clinic."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ..integration.county import post
 from .test_referral_flows import step, submit, upward
-from .world import World
+from .world import World, registry_admin, ship_registry_events
 
 
 def his(w: World, hospital: str = "hospital1") -> dict[str, str]:
@@ -149,3 +153,59 @@ async def test_the_his_names_a_practitioner_of_its_own_hospital(
     assert person["type"].endswith("acting-practitioner-not-allowed")
     got = (await c.get(f"/v1/referrals/{ref['id']}", headers=his(w))).json()
     assert (got["status"], got["version"]) == ("submitted", 1) and len(await timeline(c, w, ref)) == 1
+
+
+async def nurse_at_hospital1(registry_app: Any, referral_engine: AsyncEngine, w: World) -> str:
+    """A nurse of hospital 1, registered in the registry (practitioner event v3) and in the read model."""
+    async with registry_admin(registry_app, w) as client:
+        nurse = await post(
+            client,
+            "/v1/practitioners",
+            {
+                "licence_no": f"N{uuid.uuid4().hex[:8]}",
+                "name": "护士",
+                "profession": "nurse",
+                "title": "nurse_in_charge",
+                "institution_id": w.ids["hospital1"],
+            },
+        )
+    await ship_registry_events(referral_engine, {nurse["id"]})
+    return str(nurse["id"])
+
+
+async def test_a_nurse_named_by_the_his_neither_accepts_nor_completes(
+    referral_client: AsyncClient, world: World, registry_app: Any, referral_engine: AsyncEngine
+) -> None:
+    c, w = referral_client, world
+    nurse = await nurse_at_hospital1(registry_app, referral_engine, w)
+    ref = await submit(c, w, upward(w))
+
+    not_hers = await step(c, ref, "accept", his(w), 422, acting_practitioner_id=nurse)
+
+    assert not_hers["type"].endswith("acting-practitioner-not-physician") and not_hers["title_zh"]
+    ref = await step(c, ref, "accept", his(w), acting_practitioner_id=w.ids["spec1"])
+    ref = await step(c, ref, "arrive", his(w), acting_practitioner_id=nurse)  # the front desk may
+    summary: dict[str, Any] = {"outcome": "稳定型心绞痛", "discharge_summary": "出院小结"}
+    refused = await step(c, ref, "complete", his(w), 422, acting_practitioner_id=nurse, **summary)
+    assert refused["type"].endswith("acting-practitioner-not-physician")
+    done = await step(c, ref, "complete", his(w), 200, acting_practitioner_id=w.ids["spec1"], **summary)
+    assert done["status"] == "completed"
+    assert [t["detail"]["acting_practitioner_id"] for t in (await timeline(c, w, ref))[1:]] == [
+        w.ids["spec1"],
+        nurse,
+        w.ids["spec1"],
+    ]
+
+
+async def test_a_village_doctor_is_not_the_receiving_side_of_a_referral_to_a_hospital(
+    referral_client: AsyncClient, world: World
+) -> None:
+    """Credentials naming a village doctor at the county hospital (a misissued token, a doctor posted
+    there) do not make them the hospital's receiving side."""
+    c, w = referral_client, world
+    ref = await submit(c, w, upward(w))
+
+    problem = await step(c, ref, "accept", w.token("village_doctor", "hospital1", "vdoc1"), 403)
+
+    assert problem["type"].endswith("not-your-referral-step")
+    assert (await step(c, ref, "accept", w.token("specialist", "hospital1", "spec1")))["status"] == "accepted"

@@ -1,20 +1,28 @@
 """The way home (issue #14, points 2 and 3): a downward referral names the upward referral it continues,
-so the up-and-down episode is one chain (for billing's deductible); and a village clinic with a
-family-doctor team can receive the patient for follow-up (seed 004 §十一 "至有条件的基层医疗卫生机构")."""
+so the up-and-down episode is one chain (for billing's deductible) — one downward referral at a time,
+a re-request replacing it staying in the episode; and a village clinic with a family-doctor team can
+receive the patient for follow-up (seed 004 §十一 "至有条件的基层医疗卫生机构")."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import sqlalchemy as sa
 from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.referral.domain.rules import Policy
+from services.referral.schemas import ReferralIn
+from services.referral.usecases.referrals import submit_referral
 from shared.contracts import decode
 from shared.contracts.referral import ReferralV3
+from shared.errors import Conflict
 from shared.events import EventEnvelope
+from shared.principal import Principal, Role
 
 from .test_referral_flows import count, step, submit, upward
+from .test_slot_races import while_held
 from .world import World, village_with_team
 
 UNKNOWN = "00000000-0000-0000-0000-000000000000"
@@ -71,9 +79,11 @@ async def test_a_downward_referral_continues_the_upward_one_and_the_link_travels
         )
     data = decode(EventEnvelope.model_validate(payload))
     assert isinstance(data, ReferralV3) and str(data.continues_referral_id) == up["id"]
-    # the upward referral, once completed, is still the episode a later downward referral continues
+    # the upward referral, once completed, is still the episode a later downward referral continues (the
+    # first way home having been declined by the township)
     office = w.token("referral_coordinator", "hospital1")
     done = await step(c, up, "complete", office, outcome="好转", discharge_summary="出院小结")
+    await step(c, down, "reject", w.token("family_doctor", "township1", "gp1"), code="no_capacity")
     again = await submit(c, w, downward(w, continues_referral_id=done["id"]), specialist(w))
     assert again["continues_referral_id"] == up["id"]
 
@@ -165,3 +175,58 @@ async def test_a_village_clinic_without_a_team_is_still_refused(
     c, w = referral_client, world
     await refused(c, w, downward(w, to_institution_id=w.ids["village1"]), 422, "village-without-team")
     assert await count(referral_engine, "referrals") == 0
+
+
+async def test_an_upward_referral_is_continued_by_one_downward_referral_at_a_time(
+    referral_client: AsyncClient, world: World, referral_engine: AsyncEngine
+) -> None:
+    c, w = referral_client, world
+    up = await arrived_upward(c, w)
+    first = await submit(c, w, downward(w, continues_referral_id=up["id"]), specialist(w))
+    written = await count(referral_engine, "referrals")
+
+    await refused(c, w, downward(w, continues_referral_id=up["id"]), 409, "way-home-taken")
+
+    assert await count(referral_engine, "referrals") == written
+    # a re-request replacing the first stays in the episode: it inherits the link it does not repeat
+    again = await submit(c, w, downward(w, replaces_referral_id=first["id"]), specialist(w))
+    assert again["continues_referral_id"] == up["id"] and again["replaces_referral_id"] == first["id"]
+    seen = await c.get(f"/v1/referrals/{first['id']}", headers=specialist(w))
+    assert seen.json()["status"] == "revoked"
+    # and may not move to another episode
+    other_up = await arrived_upward(c, w)
+    await refused(
+        c,
+        w,
+        downward(w, replaces_referral_id=again["id"], continues_referral_id=other_up["id"]),
+        422,
+        "replaces-other-episode",
+    )
+
+
+async def test_two_downward_referrals_continuing_one_upward_referral_at_once_only_one_is_made(
+    referral_client: AsyncClient, world: World, referral_app: Any, referral_engine: AsyncEngine
+) -> None:
+    c, w = referral_client, world
+    up = await arrived_upward(c, w)
+    now, db = referral_app.state.clock.now(), referral_app.state.db
+    sender = Principal(
+        subject="specialist@hospital1",
+        role=Role.SPECIALIST,
+        institution_id=uuid.UUID(w.ids["hospital1"]),
+        practitioner_id=uuid.UUID(w.ids["spec1"]),
+    )
+    body = ReferralIn.model_validate(downward(w, continues_referral_id=up["id"]))
+
+    second = await while_held(
+        db,
+        lambda s: submit_referral(s, sender, body, now, Policy()),
+        lambda s: submit_referral(s, sender, body, now, Policy()),
+    )
+
+    assert isinstance(second, Conflict) and second.code == "way-home-taken"
+    async with referral_engine.connect() as conn:
+        continuing = await conn.scalar(
+            sa.text("SELECT count(*) FROM referrals WHERE continues_referral_id = :u"), {"u": up["id"]}
+        )
+    assert continuing == 1

@@ -169,3 +169,70 @@ async def test_the_referral_office_rebooking_moves_the_appointment(
         {"family_doctor": 3, "public": 6},
     ]
     assert (await run_sweep(referral_app, at(s1["starts_at"]) + timedelta(days=8))).no_shows == 0
+
+
+async def test_a_booked_referral_is_not_scheduled_by_hand(referral_client: AsyncClient, world: World) -> None:
+    """The appointment is the booking's while there is one: the referral office moves or cancels the
+    booking; once the booking is cancelled, scheduling by hand is possible again."""
+    c, w = referral_client, world
+    office = w.token("referral_coordinator", "hospital1")
+    ref = await accepted_referral(c, w)
+    s = await publish(c, w, capacity=10)
+    booking = await book(c, office, s, w.ids["resident1"], ref["id"])
+    scheduled = await referral(c, w, ref)
+
+    refused = await step(c, scheduled, "schedule", office, 409, appointment_at="2026-03-09T01:00:00Z")
+
+    assert refused["type"].endswith("appointment-booked") and refused["title_zh"] and refused["title_en"]
+    got = await referral(c, w, ref)
+    assert (got["version"], at(got["appointment_at"])) == (scheduled["version"], at(s["starts_at"]))
+    assert (await c.post(f"/v1/bookings/{booking['id']}/cancel", headers=office)).status_code == 200
+    by_hand = await step(
+        c, await referral(c, w, ref), "schedule", office, appointment_at="2026-03-09T01:00:00Z"
+    )
+    assert by_hand["status"] == "scheduled" and at(by_hand["appointment_at"]) == at("2026-03-09T01:00:00Z")
+
+
+async def test_the_sender_cancelling_a_scheduled_referral_gives_its_slot_back(
+    referral_client: AsyncClient, world: World, referral_engine: AsyncEngine
+) -> None:
+    """The booking is cancelled in the same transaction, its (priority) slot goes back to its pool and is
+    offered to the next priority referral waiting — here another resident's."""
+    c, w = referral_client, world
+    office = w.token("referral_coordinator", "hospital1")
+    ref = await accepted_referral(c, w)
+    s = await publish(c, w, capacity=1)  # a single slot, in the priority pool
+    booking = await book(c, office, s, w.ids["resident1"], ref["id"])
+    assert booking["pool"] == "priority"
+    other = upward(
+        w, resident_id=w.ids["resident2"], from_institution_id=w.ids["village2"], scope="inter_community"
+    )
+    other = await step(
+        c, await submit(c, w, other, w.token("village_doctor", "village2", "vdoc2")), "accept", office
+    )
+    wanted = {"institution_id": w.ids["hospital1"], "department_code": "XNK", "resource_type": "specialist"}
+    waiting = await c.post(
+        "/v1/waitlist",
+        json={**wanted, "resident_id": w.ids["resident2"], "referral_id": other["id"]},
+        headers=office,
+    )
+    assert waiting.status_code == 201, waiting.text
+
+    sender = w.token("village_doctor", "village1", "vdoc1")
+    cancelled = await step(c, await referral(c, w, ref), "cancel", sender, reason="患者改去省级医院")
+
+    assert cancelled["status"] == "cancelled"
+    mine = (await c.get("/v1/bookings", headers=office)).json()["items"]
+    assert {b["id"]: b["status"] for b in mine} == {booking["id"]: "cancelled"}
+    last = (await timeline(c, w, ref))[-1]
+    assert (last["action"], last["detail"]["bookings_cancelled"]) == ("cancel", [booking["id"]])
+    offered = (await c.get(f"/v1/waitlist/{waiting.json()['id']}", headers=office)).json()
+    assert offered["status"] == "offered" and offered["offered_slot_id"] == booking["slot_id"]
+    async with referral_engine.connect() as conn:
+        slot = (
+            await conn.execute(
+                sa.text("SELECT status, hold_referral_id::text FROM slots WHERE id = :i"),
+                {"i": booking["slot_id"]},
+            )
+        ).one()
+    assert tuple(slot) == ("held", other["id"])

@@ -1,24 +1,30 @@
 """The slot rules are the county's: when the health commission changes the hold time and the release
 cut-off of its county (PUT /v1/counties/{county}/referral-settings), holds and the release of unbooked
 family-doctor slots in that county's hospitals follow, while a hospital of another county keeps the
-deployment's defaults (10-minute holds, 24 h cut-off)."""
+deployment's defaults (10-minute holds, 24 h cut-off). Each process remembers a county's rules for two
+seconds, so a booking attempt does not read them again, and an attempt refused from the "pools were
+full" memory reads nothing of them at all; a change through this process counts at once."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest_asyncio
+import sqlalchemy as sa
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.referral.usecases.county_rules import forget_rules
 from shared.devtokens import DevSigner
 
 from ..conftest import NOW, admin_headers
 from ..integration.county import COUNTY, post
 from .test_deadlines import run_sweep
-from .test_slots import publish, session_body
+from .test_slots import book, publish, session_body
 from .world import World, ship_registry_events
 
 OTHER_COUNTY = "411082"
@@ -153,3 +159,67 @@ async def test_find_shows_when_each_pool_opens_by_the_sessions_county(
     assert at(opens[here["id"]]["public"]) == starts - timedelta(days=3)
     assert at(opens[here["id"]]["family_doctor"]) == starts - timedelta(days=5)
     assert at(opens[there["id"]]["public"]) == at(there["starts_at"]) - timedelta(days=7)  # the default
+
+
+@contextmanager
+def statements(app: Any) -> Iterator[list[str]]:
+    """The SQL the app's database runs inside the block."""
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    engine = app.state.db.engine.sync_engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+
+
+def reads_rules(seen: list[str]) -> int:
+    return sum("county_policies" in x for x in seen)
+
+
+async def test_a_booking_attempt_does_not_read_the_countys_rules_again(
+    referral_client: AsyncClient, world: World, referral_app: Any
+) -> None:
+    c, w = referral_client, world
+    await change(c, w, {"hold_minutes": 15})
+    s = await publish(c, w, capacity=10)
+    await book(c, w.token("resident", resident="resident3"), s, w.ids["resident3"])
+
+    with statements(referral_app) as seen:
+        await book(c, w.token("resident", resident="resident2"), s, w.ids["resident2"])
+
+    assert reads_rules(seen) == 0 and any("UPDATE slots" in x for x in seen)
+
+
+async def test_an_attempt_refused_from_memory_reads_no_rules(
+    referral_client: AsyncClient, world: World, referral_app: Any
+) -> None:
+    c, w = referral_client, world
+    s = await publish(c, w, capacity=2)  # one public slot
+    await book(c, w.token("resident", resident="resident3"), s, w.ids["resident3"])
+    full = await book(c, w.token("resident", resident="resident2"), s, w.ids["resident2"], status=409)
+    assert full["type"].endswith("no-free-slot")  # the public pool is remembered full for a second
+    forget_rules()  # as when another county's rush pushed them out, or two seconds went by
+
+    with statements(referral_app) as seen:
+        again = await book(c, w.token("resident", resident="resident1"), s, w.ids["resident1"], status=409)
+
+    assert again["type"].endswith("no-free-slot")
+    assert reads_rules(seen) == 0 and not any("UPDATE slots" in x for x in seen)
+
+
+async def test_a_change_counts_at_once_in_the_process_that_made_it(
+    referral_client: AsyncClient, world: World
+) -> None:
+    c, w = referral_client, world
+    first = await hold(c, w, await publish(c, w, capacity=10))  # the rules are remembered now
+    assert at(first["expires_at"]) == NOW + timedelta(minutes=10)
+    await change(c, w, {"hold_minutes": 25})
+
+    second = await hold(c, w, await publish(c, w, capacity=10, starts_in=timedelta(days=4)))
+
+    assert at(second["expires_at"]) == NOW + timedelta(minutes=25)

@@ -83,7 +83,7 @@ async def test_a_nurse_rotates_on_tuesdays_and_thursdays(
     data = contracts.decode(event)
     assert type(data) is reg.Practitioner is reg.PractitionerV3
     _, mapper = REFERRAL_READ_MODEL[reg.Practitioner]  # the referral service still reads it
-    assert mapper(data) == {"institution_id": data.institution_id, "title": "nurse_in_charge"}
+    assert mapper(data) == {"institution_id": data.institution_id, "title": "nurse_in_charge", "profession": "nurse"}
 
 
 async def test_cdc_and_quality_control_staff_are_posted_too(client: AsyncClient) -> None:

@@ -67,5 +67,5 @@ def test_a_nurses_rotating_posting_is_on_the_v3_event_and_the_referral_read_mode
         ("rotating", "infection_control", ["tue", "thu"])
     ]
     _, mapper = REFERRAL_READ_MODEL[reg.Practitioner]
-    assert mapper(data) == {"institution_id": nurse.institution_id, "title": "nurse_in_charge"}
+    assert mapper(data) == {"institution_id": nurse.institution_id, "title": "nurse_in_charge", "profession": "nurse"}
     assert reg.PRACTITIONERS.topic not in BILLING_TOPICS

@@ -32,7 +32,7 @@ from ..schemas import (
     VisitDoneIn,
 )
 from ..usecases import followups, referrals
-from .deps import Caller, Paging, Session, clock, policy, write
+from .deps import Caller, Paging, Session, clock, policy, slot_policy, write
 
 router = APIRouter(prefix="/v1", tags=["referrals"])
 
@@ -49,7 +49,11 @@ def _action_route(action: Action, model: type[Versioned], path: str) -> None:
     async def endpoint(ident: uuid.UUID, request: Request, caller: Caller, body: Any) -> JSONResponse:
         now = clock(request).now()
         return await write(
-            request, body, lambda s: referrals.act(s, caller, ident, action, body, now, policy(request))
+            request,
+            body,
+            lambda s: referrals.act(
+                s, caller, ident, action, body, now, policy(request), slot_policy(request)
+            ),
         )
 
     endpoint.__annotations__["body"] = model

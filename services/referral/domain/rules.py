@@ -5,6 +5,7 @@ seed 004 §十一, §十七)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -12,7 +13,7 @@ from typing import Protocol
 
 from shared.errors import Conflict, Invalid
 
-from .states import Status
+from .states import OPEN, Status
 
 TIER_RANK = {"village": 0, "township": 1, "community": 1, "county": 2}
 
@@ -170,6 +171,47 @@ def check_continues(
             f"The upward referral is {upward.status}; it is continued once the patient has arrived "
             "(arrived or completed)",
         )
+
+
+# a downward referral in one of these is the episode's way home: another one continuing the same upward
+# referral would be a second chain for one episode (declined, returned, expired, cancelled … ones are not)
+WAY_HOME_TAKEN = OPEN | {Status.COMPLETED}
+
+
+def check_way_home_free(
+    continuing: Iterable[tuple[uuid.UUID, str]], replaces_referral_id: uuid.UUID | None
+) -> None:
+    """One way home per upward referral: refused while another downward referral continuing it (`continuing`:
+    id and status) is open, arrived or completed — unless the new one replaces that one (a re-request)."""
+    taken = sorted(
+        str(i) for i, status in continuing if status in WAY_HOME_TAKEN and i != replaces_referral_id
+    )
+    if taken:
+        raise Conflict(
+            "way-home-taken",
+            f"该上转转诊已由下转转诊 {', '.join(taken)} 接续；如需更改，请发出替代该下转的新申请",
+            f"The upward referral is already continued by downward referral {', '.join(taken)}; "
+            "to change it, send a re-request that replaces it (replaces_referral_id)",
+        )
+
+
+def continues_of_replacement(
+    named: uuid.UUID | None, replaced_continues: uuid.UUID | None
+) -> uuid.UUID | None:
+    """A re-request stays in its episode: it inherits the upward referral the replaced one continued, or
+    names the same one; naming another is refused. (A replaced referral that continued nothing may gain
+    the link: a sender correcting the omission.)"""
+    if replaced_continues is None or named is None:
+        return named or replaced_continues
+    if named != replaced_continues:
+        raise Invalid(
+            "replaces-other-episode",
+            "替代的下转转诊须接续与原下转相同的上转转诊",
+            "A re-request continues the same upward referral as the referral it replaces "
+            f"({replaced_continues})",
+            field="continues_referral_id",
+        )
+    return named
 
 
 def classify_scope(origin: Place, destination: Place | None, resident_community: uuid.UUID) -> Scope:

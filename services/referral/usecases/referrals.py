@@ -1,6 +1,10 @@
 """Submitting referrals and every step a receiver, approver or sender takes on them. Deadlines follow the
 rules of the referring institution's county (`county_rules`); a county that has recorded none runs on
-the deployment's `Policy`."""
+the deployment's `Policy`.
+
+An appointment made by booking a slot is the booking's (`slots.appointments`): the manual `schedule`
+step is refused while the referral has a live booking, and a sender cancelling a scheduled referral
+gives its booking back. An upward referral is continued by one downward referral at a time."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import SHANGHAI
@@ -36,7 +41,9 @@ from ..domain.rules import (
     check_direction,
     check_reasons,
     check_scope,
+    check_way_home_free,
     classify_scope,
+    continues_of_replacement,
     is_priority,
     needs_approval,
 )
@@ -58,6 +65,7 @@ from ..schemas import (
 )
 from .common import record, transition
 from .county_rules import rules_for
+from .slots.appointments import free_referral_bookings, has_live_booking
 
 
 async def deadlines(s: AsyncSession, county_code: str | None, deployed: Policy) -> Policy:
@@ -98,13 +106,14 @@ async def submit_referral(
             "Give to_institution_id (or destination_name out of county)",
         )
     check_direction(body.direction, origin, destination, await receives_downward(s, destination))
-    if body.continues_referral_id is not None:
-        check_continues(
-            body.direction,
-            resident.id,
-            origin.institution_id,
-            await _continued(s, principal, body.continues_referral_id),
-        )
+    continues = body.continues_referral_id
+    if body.replaces_referral_id is not None:
+        replaced = await load_referral(s, principal, body.replaces_referral_id, for_update=True)
+        continues = continues_of_replacement(continues, replaced.continues_referral_id)
+    if continues is not None:
+        upward = await _continued(s, principal, continues)
+        check_continues(body.direction, resident.id, origin.institution_id, upward)
+        check_way_home_free(await _continuing(s, upward.id), body.replaces_referral_id)
     scope = classify_scope(origin, destination, resident.community_id)
     check_scope(body.scope, scope)
     grassroots = await lookups.on_catalogue(
@@ -155,7 +164,7 @@ async def submit_referral(
         downward_reason=body.downward_reason,
         emergency_review_pending=scope == Scope.OUT_OF_COUNTY and body.urgency == Urgency.EMERGENCY,
         replaces_referral_id=body.replaces_referral_id,
-        continues_referral_id=body.continues_referral_id,
+        continues_referral_id=continues,
         county_code=origin.county_code,
         created_by=principal.subject,
         created_at=now,
@@ -200,11 +209,19 @@ async def _plan_follow_up(
 
 async def _continued(s: AsyncSession, principal: Principal, ident: uuid.UUID) -> m.Referral:
     """The upward referral a downward one names; one the sender cannot see is as unknown as a missing one.
-    Not locked: from arrived or completed it can only go on to completed."""
-    upward = await s.get(m.Referral, ident)
+    Locked FOR NO KEY UPDATE: two downward referrals continuing it are submitted one after the other, so
+    the second sees the first (`check_way_home_free`)."""
+    upward = await s.get(m.Referral, ident, with_for_update={"key_share": True})
     if upward is None or not can_read(principal, upward):
         raise lookups.unknown("转诊", "referral", ident)
     return upward
+
+
+async def _continuing(s: AsyncSession, upward_id: uuid.UUID) -> list[tuple[uuid.UUID, str]]:
+    """The downward referrals continuing the upward one: id and status."""
+    R = m.Referral
+    rows = await s.execute(sa.select(R.id, R.status).where(R.continues_referral_id == upward_id))
+    return [(i, status) for i, status in rows]
 
 
 async def revoke_replaced(
@@ -229,15 +246,17 @@ async def act(
     body: Versioned,
     now: datetime,
     policy: Policy,
+    slot_policy: SlotPolicy | None = None,
 ) -> ReferralOut:
-    """One receiver / approver / sender step; a HIS client takes it for the practitioner it names, who is
-    recorded in the timeline beside the client."""
+    """One receiver / approver / sender step; a HIS client takes it for the practitioner it names (a
+    physician for a clinical step), who is recorded in the timeline beside the client. `slot_policy`: the
+    deployment's slot rules, for the waitlist offered a booking the sender's cancel gives back."""
     r = await load_referral(s, principal, ident, for_update=True)
     before, _ = await transition(s, principal, r, action, body.version, now)
     detail: dict[str, Any] = {}
     acting = acting_practitioner(principal, body.acting_practitioner_id)
     if acting is not None:
-        check_acting_practitioner(principal, (await lookups.practitioner(s, acting)).institution_id)
+        check_acting_practitioner(principal, await lookups.practitioner(s, acting), action)
         detail["acting_practitioner_id"] = str(acting)
     if isinstance(body, NoteIn) and body.note:
         detail["note"] = r.answer_note = body.note
@@ -257,6 +276,13 @@ async def act(
             raise Invalid(
                 "appointment-in-past", "预约时间须晚于当前时间", "The appointment must be in the future"
             )
+        if await has_live_booking(s, r.id):
+            raise Conflict(
+                "appointment-booked",
+                "该转诊已通过号源预约，请改约或取消该预约，而非手工排期",
+                "The referral's appointment is a slot booking: book another session or cancel the "
+                "booking instead of scheduling by hand",
+            )
         r.appointment_at = body.appointment_at
         detail["appointment_at"] = body.appointment_at.isoformat()
     elif action == Action.ARRIVE:
@@ -267,6 +293,9 @@ async def act(
     elif isinstance(body, CancelIn):
         r.answer_note = body.reason
         detail["reason"] = body.reason
+        freed = await free_referral_bookings(s, r.id, now, slot_policy or SlotPolicy())
+        if freed:
+            detail["bookings_cancelled"] = freed
     return await record(s, r, principal, str(action), before, now, detail)
 
 

@@ -4,7 +4,11 @@
   re-checks in SQL that it is still open and not started, so a stale entry cannot book a cancelled one.
 - "These pools of this session were full a moment ago" (1 s): further attempts in that second are told
   so without another grab. Freed slots go to the waitlist first anyway, and a process that frees a slot
-  forgets the session at once; other processes forget within the second.
+  forgets the session at once; other processes forget within the second. When every pool a caller may
+  use was open and full, the attempt is refused before anything else is read (the county's rules
+  included: a window, once open, stays open).
+
+A county's referral rules are remembered too (`county_rules`), for two seconds.
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ class TtlMemory(Generic[K, V]):
         if len(self._items) >= self.max_items:
             self._items.clear()  # bounded: a burst of distinct keys just starts over
         self._items[key] = (time.monotonic(), value)
+
+    def clear(self) -> None:
+        self._items.clear()
 
     def forget(self, session_id: uuid.UUID) -> None:
         for key in [

@@ -1,4 +1,5 @@
-"""The periodic sweep: escalate overdue answers, expire unanswered referrals, mark no-shows, flag missed
+"""The periodic sweep: release unbooked family-doctor slots, put waitlist entries whose offer lapsed back
+to waiting, escalate overdue answers, expire unanswered referrals, mark no-shows, flag missed
 follow-up visits, each by the rules of the referral's county (its newest recorded rules, joined in the
 same statement; a county with none runs on the deployment's `Policy`). Driven by the clock it is given,
 so tests control time. Each kind of work is taken at
@@ -28,7 +29,7 @@ from ..domain.settings import ReferralRules
 from ..domain.slots import SlotPolicy
 from ..domain.states import Action, Status
 from .common import record, transition
-from .slots import release_unbooked
+from .slots import lapse_offers, release_unbooked
 
 
 @dataclass
@@ -38,9 +39,12 @@ class SweepResult:
     no_shows: int = 0
     missed_visits: int = 0
     released_slots: int = 0
+    lapsed_offers: int = 0
 
     def has_more(self, limit: int) -> bool:
-        return max(self.escalated, self.expired, self.no_shows, self.missed_visits) >= limit
+        return (
+            max(self.escalated, self.expired, self.no_shows, self.missed_visits, self.lapsed_offers) >= limit
+        )
 
 
 SWEEP_BATCH = 500
@@ -86,6 +90,7 @@ async def sweep(
 
     result = SweepResult()
     result.released_slots = await release_unbooked(s, now, slot_policy or SlotPolicy())
+    result.lapsed_offers = await lapse_offers(s, now, slot_policy or SlotPolicy(), limit)
     expire_after = _days(rules, "expire_after_days", policy.expire_after)
     for r in await _locked(
         sa.select(R).where(R.status == Status.SUBMITTED, R.submitted_at + expire_after <= now)

@@ -7,7 +7,7 @@ from .cancellations import cancel_booking, mark_no_show
 from .offers import offer_to_waitlist
 from .publishing import cancel_session, publish_session
 from .sessions import free_counts, session_out
-from .waitlist import join_waitlist, release_unbooked
+from .waitlist import join_waitlist, lapse_offers, release_unbooked
 
 __all__ = [
     "book",
@@ -17,6 +17,7 @@ __all__ = [
     "free_counts",
     "hold",
     "join_waitlist",
+    "lapse_offers",
     "mark_no_show",
     "offer_to_waitlist",
     "publish_session",

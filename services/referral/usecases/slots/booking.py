@@ -1,6 +1,11 @@
 """Holding and booking a slot: the channel (who books for whom), the open pools, taking one slot row
 (`grab`), and confirming a hold. A partial unique index keeps one resident to one booking per session.
-The referral office booking a referral that already has an appointment moves it (`appointments`)."""
+The referral office booking a referral that already has an appointment moves it (`appointments`): the
+old booking is freed before the new one is inserted (one live booking per referral).
+
+The hot path (`book`, `hold`): after the caller's channel is known, an attempt whose every usable pool
+was open and full a moment ago is refused from memory before the county's rules are even looked up;
+the rules themselves come from a short per-process memory (`county_rules`)."""
 
 from __future__ import annotations
 
@@ -32,9 +37,10 @@ from ...domain.slots import (
 from ...domain.states import Action, Status
 from ...repository import load_referral
 from ...schemas import BookIn, BookingOut, HoldOut
+from .. import slot_memory
 from ..common import record, transition
 from .appointments import active_bookings, free_booking, reschedule
-from .grab import grab_slot
+from .grab import grab_slot, no_free_slot
 from .sessions import SessionLike, load_session, session_slot_policy
 
 BOOKABLE = frozenset({Status.ACCEPTED, Status.SCHEDULED})
@@ -78,19 +84,52 @@ async def booking_channel(
 
 
 async def bookable_pools(
-    s: AsyncSession, principal: Principal, body: BookIn, sess: SessionLike, now: datetime, policy: SlotPolicy
-) -> tuple[Channel, m.Referral | None, list[Pool]]:
+    s: AsyncSession,
+    principal: Principal,
+    body: BookIn,
+    sess: SessionLike,
+    now: datetime,
+    defaults: SlotPolicy,
+) -> tuple[Channel, m.Referral | None, list[Pool], SlotPolicy]:
+    """The channel, its referral, the pools open to it now and the session's county's rules. When all the
+    pools the channel may use were open and full a moment ago (`slot_memory`), the attempt is refused
+    before the rules are looked up: a window, once open, stays open."""
     channel, referral = await booking_channel(s, principal, body, sess, now)
     wanted = pools_for(channel, bool(referral and referral.priority))
-    usable = open_pools(wanted, sess.starts_at, now, policy)
+    if slot_memory.still_full((sess.id, tuple(str(p) for p in wanted)), now):
+        raise no_free_slot()
+    rules = await session_slot_policy(s, sess, defaults, now)
+    usable = open_pools(wanted, sess.starts_at, now, rules)
     if not usable:
-        first = min(opens_at(p, sess.starts_at, policy) for p in wanted)
+        first = min(opens_at(p, sess.starts_at, rules) for p in wanted)
         raise Conflict(
             "window-not-open",
             f"号源将于 {first.astimezone(SHANGHAI):%Y-%m-%d %H:%M} 开放预约",
             f"Booking opens at {first.isoformat()}",
         )
-    return channel, referral, usable
+    return channel, referral, usable, rules
+
+
+async def current_bookings(
+    s: AsyncSession, referral: m.Referral | None, sess: SessionLike
+) -> list[m.Booking]:
+    """A scheduled referral's live booking, locked (booking it again moves it); one in this same session
+    is refused — before a slot is taken, so a stop of this session waiting for the referral's lock
+    cannot be waited for in turn."""
+    if referral is None or referral.status != Status.SCHEDULED:
+        return []
+    old = await active_bookings(s, referral.id)
+    if any(b.session_id == sess.id for b in old):
+        raise already_booked()
+    return old
+
+
+def already_booked() -> Conflict:
+    return Conflict(
+        "already-booked",
+        "该居民在本出诊已有预约",
+        "The resident already has a booking in this session",
+    )
 
 
 async def _follow_referral(
@@ -100,14 +139,9 @@ async def _follow_referral(
     booking: m.Booking,
     sess: SessionLike,
     now: datetime,
-    policy: SlotPolicy,
 ) -> None:
-    """An accepted referral is scheduled; a scheduled one moves here, its earlier booking freed."""
+    """An accepted referral is scheduled; a scheduled one (its earlier booking freed) moves here."""
     if referral.status == Status.SCHEDULED:
-        for old in await active_bookings(s, referral.id, other_than=booking.id):
-            old_sess = await s.get(m.Session, old.session_id)
-            assert old_sess is not None
-            await free_booking(s, old, old_sess, now, policy)
         await reschedule(s, principal, referral, booking, sess.starts_at, now, "rebooked")
         return
     before, _ = await transition(s, principal, referral, Action.SCHEDULE, None, now)
@@ -127,7 +161,14 @@ async def confirm_booking(
     referral: m.Referral | None,
     now: datetime,
     policy: SlotPolicy,
+    moving: list[m.Booking],
 ) -> BookingOut:
+    """`moving`: the referral's live booking (`current_bookings`), freed first: its slot goes back to its
+    pool and the waitlist, and the referral's one live booking becomes this one."""
+    for old in moving:
+        old_sess = await s.get(m.Session, old.session_id)
+        assert old_sess is not None
+        await free_booking(s, old, old_sess, now, policy)
     values = {
         "id": uuid.uuid4(),
         "slot_id": slot_id,
@@ -151,16 +192,12 @@ async def confirm_booking(
         )
     ).first()
     if inserted is None:  # the caller's transaction rolls back, so the slot taken above is not lost
-        raise Conflict(
-            "already-booked",
-            "该居民在本出诊已有预约",
-            "The resident already has a booking in this session",
-        )
+        raise already_booked()
     booking = m.Booking(**values)
     out = BookingOut.model_validate(booking)
     collect(s, events.booking_booked(booking, sess.institution_id, sess.department_code, sess.starts_at))
     if referral is not None:
-        await _follow_referral(s, principal, referral, booking, sess, now, policy)
+        await _follow_referral(s, principal, referral, booking, sess, now)
     return out
 
 
@@ -169,13 +206,13 @@ async def book(
 ) -> BookingOut:
     """`policy` (here and below): the deployment's slot rules, for a county that has set none."""
     sess = await load_session(s, body.session_id, now)
-    rules = await session_slot_policy(s, sess, policy, now)
-    channel, referral, pools = await bookable_pools(s, principal, body, sess, now, rules)
+    channel, referral, pools, rules = await bookable_pools(s, principal, body, sess, now, policy)
+    moving = await current_bookings(s, referral, sess)
     slot_id, pool = await grab_slot(
         s, sess, pools, now, SlotStatus.BOOKED, body.resident_id, body.referral_id, remember_full=True
     )
     return await confirm_booking(
-        s, principal, sess, slot_id, pool, channel, body.resident_id, referral, now, rules
+        s, principal, sess, slot_id, pool, channel, body.resident_id, referral, now, rules, moving
     )
 
 
@@ -183,8 +220,8 @@ async def hold(
     s: AsyncSession, principal: Principal, body: BookIn, now: datetime, policy: SlotPolicy
 ) -> HoldOut:
     sess = await load_session(s, body.session_id, now)
-    rules = await session_slot_policy(s, sess, policy, now)
-    _, _, pools = await bookable_pools(s, principal, body, sess, now, rules)
+    _, referral, pools, rules = await bookable_pools(s, principal, body, sess, now, policy)
+    await current_bookings(s, referral, sess)  # no hold where the referral is booked already
     hold_id, expires = uuid.uuid4(), now + rules.hold_for
     slot_id, pool = await grab_slot(
         s,
@@ -204,6 +241,9 @@ async def hold(
 async def confirm_hold(
     s: AsyncSession, principal: Principal, hold_id: uuid.UUID, now: datetime, policy: SlotPolicy
 ) -> BookingOut:
+    """The hold becomes a booking; the session is read FOR KEY SHARE (a stop in progress is waited for and
+    refuses it). A waitlist offer the hold was made for is booked — that entry only (the slot may have
+    been offered before, to an entry whose hold lapsed)."""
     slot = (
         await s.execute(sa.select(m.Slot).where(m.Slot.hold_id == hold_id).with_for_update())
     ).scalar_one_or_none()
@@ -215,17 +255,25 @@ async def confirm_hold(
     body = BookIn(
         session_id=slot.session_id, resident_id=slot.hold_for_resident_id, referral_id=slot.hold_referral_id
     )
-    sess = await load_session(s, slot.session_id, now)
+    sess = await load_session(s, slot.session_id, now, lock=True)
     channel, referral = await booking_channel(s, principal, body, sess, now)
+    moving = await current_bookings(s, referral, sess)
+    expires = slot.hold_expires_at
     slot.status, slot.hold_id, slot.hold_expires_at = SlotStatus.BOOKED, None, None
     await s.flush()
     rules = await session_slot_policy(s, sess, policy, now)
     out = await confirm_booking(
-        s, principal, sess, slot.id, slot.pool, channel, body.resident_id, referral, now, rules
+        s, principal, sess, slot.id, slot.pool, channel, body.resident_id, referral, now, rules, moving
     )
+    W = m.WaitlistEntry
     await s.execute(
-        sa.update(m.WaitlistEntry)
-        .where(m.WaitlistEntry.offered_slot_id == slot.id, m.WaitlistEntry.status == WaitlistStatus.OFFERED)
+        sa.update(W)
+        .where(
+            W.offered_slot_id == slot.id,
+            W.status == WaitlistStatus.OFFERED,
+            W.resident_id == body.resident_id,
+            W.offer_expires_at == expires,
+        )
         .values(status=WaitlistStatus.BOOKED)
     )
     return out

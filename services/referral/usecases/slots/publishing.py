@@ -95,15 +95,35 @@ async def publish_session(
     return out
 
 
-async def _lock_referrals(s: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, m.Referral]:
-    """The referrals of a stopped session's bookings, locked first (booking for a referral locks the
-    referral before its bookings; so must we)."""
-    if not ids:
-        return {}
+async def _lock_referrals(s: AsyncSession, ident: uuid.UUID) -> dict[uuid.UUID, m.Referral]:
+    """The referrals of the stopped session's live bookings, locked first (booking for a referral locks
+    the referral before its bookings; so must we)."""
+    B = m.Booking
+    ids = sa.select(B.referral_id).where(
+        B.session_id == ident, B.status == BookingStatus.BOOKED, B.referral_id.is_not(None)
+    )
     rows = await s.execute(
-        sa.select(m.Referral).where(m.Referral.id.in_(ids)).order_by(m.Referral.id).with_for_update()
+        sa.select(m.Referral)
+        .where(m.Referral.id.in_(ids))
+        .order_by(m.Referral.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     return {r.id: r for r in rows.scalars()}
+
+
+async def _live_bookings(s: AsyncSession, ident: uuid.UUID) -> list[m.Booking]:
+    """The session's bookings still live once their referrals are locked, locked in turn: one cancelled
+    or moved meanwhile (its holder, the referral office) is left alone."""
+    B = m.Booking
+    rows = await s.execute(
+        sa.select(B)
+        .where(B.session_id == ident, B.status == BookingStatus.BOOKED)
+        .order_by(B.created_at, B.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return list(rows.scalars())
 
 
 async def cancel_session(
@@ -111,7 +131,11 @@ async def cancel_session(
 ) -> SessionOut:
     """Stop a session: every booking is cancelled, then rebooked into the next open session of the same
     department and resource from the same pool, or put at the head of its urgency on the waitlist; the
-    appointment of a booking's referral moves with it, or the referral goes back to accepted."""
+    appointment of a booking's referral moves with it, or the referral goes back to accepted. Waitlist
+    offers of its slots are taken back (those entries wait again).
+
+    The session is locked FOR UPDATE first: no slot is taken in it from then on (`grab` takes it FOR KEY
+    SHARE), and a rebooking elsewhere never waits for another stop (`_rebook` skips a locked session)."""
     sess = await s.get(m.Session, ident, with_for_update=True)
     if sess is None:
         raise access.not_found_session()
@@ -119,18 +143,8 @@ async def cancel_session(
     if sess.status != SessionStatus.OPEN:
         raise Conflict("session-cancelled", "该出诊已停诊", "The session was already cancelled")
     sess.status = SessionStatus.CANCELLED
-    bookings = (
-        (
-            await s.execute(
-                sa.select(m.Booking).where(
-                    m.Booking.session_id == ident, m.Booking.status == BookingStatus.BOOKED
-                )
-            )
-        )
-        .scalars()
-        .all()
-    )
-    referrals = await _lock_referrals(s, {b.referral_id for b in bookings if b.referral_id})
+    referrals = await _lock_referrals(s, ident)
+    bookings = await _live_bookings(s, ident)
     for b in bookings:
         b.status, b.cancelled_at = BookingStatus.CANCELLED, now
         await s.flush()
@@ -143,16 +157,32 @@ async def cancel_session(
             await reschedule(s, principal, r, moved, target.starts_at, now, "session_cancelled")
         elif r is not None:
             await unschedule(s, principal, b, now, "session_cancelled")
+    await _withdraw_offers(s, ident)
     await s.flush()
     out = session_out(sess, {}, await session_slot_policy(s, sess, policy, now))
     collect(s, events.session_cancelled(sess, out.opens_at, len(bookings)))
     return out
 
 
+async def _withdraw_offers(s: AsyncSession, ident: uuid.UUID) -> None:
+    """Entries offered a slot of the stopped session wait again, in their place."""
+    W = m.WaitlistEntry
+    await s.execute(
+        sa.update(W)
+        .where(
+            W.status == WaitlistStatus.OFFERED,
+            W.offered_slot_id.in_(sa.select(m.Slot.id).where(m.Slot.session_id == ident)),
+        )
+        .values(status=WaitlistStatus.WAITING, offered_slot_id=None, offer_expires_at=None)
+    )
+
+
 async def _rebook(
     s: AsyncSession, sess: m.Session, b: m.Booking, now: datetime
 ) -> tuple[m.Booking | None, m.Session | None]:
-    """The booking again in the next open session of the same department and resource, same pool."""
+    """The booking again in the next open session of the same department and resource, same pool. The
+    target is taken FOR KEY SHARE, skipping a session locked by its own stop (two sessions stopped at
+    once never move bookings into each other), and its status is checked once locked."""
     target = (
         await s.execute(
             sa.select(m.Session)
@@ -166,9 +196,11 @@ async def _rebook(
             )
             .order_by(m.Session.starts_at)
             .limit(1)
+            .with_for_update(read=True, key_share=True, skip_locked=True)
+            .execution_options(populate_existing=True)
         )
     ).scalar_one_or_none()
-    if target is None:
+    if target is None or target.status != SessionStatus.OPEN:
         return None, None
     try:
         async with s.begin_nested():

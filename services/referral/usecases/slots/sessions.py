@@ -79,11 +79,18 @@ async def session_slot_policy(
     return await institution_slot_policy(s, sess.institution_id, defaults, now)
 
 
-async def load_session(s: AsyncSession, ident: uuid.UUID, now: datetime, fresh: bool = False) -> SessionInfo:
-    cached = None if fresh else slot_memory.sessions.get(ident)
+async def load_session(
+    s: AsyncSession, ident: uuid.UUID, now: datetime, fresh: bool = False, lock: bool = False
+) -> SessionInfo:
+    """The session, open and not started. `lock` (confirming a hold, whose slot is already taken): read
+    it now, FOR KEY SHARE, so a stop in progress is waited for and seen (`grab` locks it the same way)."""
+    cached = None if fresh or lock else slot_memory.sessions.get(ident)
     sess = cached if isinstance(cached, SessionInfo) else None
     if sess is None:
-        row = (await s.execute(sa.select(*SESSION_COLUMNS).where(m.Session.__table__.c.id == ident))).first()
+        stmt = sa.select(*SESSION_COLUMNS).where(m.Session.__table__.c.id == ident)
+        if lock:
+            stmt = stmt.with_for_update(read=True, key_share=True, of=m.Session.__table__)
+        row = (await s.execute(stmt)).first()
         sess = SessionInfo(*row) if row is not None else None
         if sess is not None and sess.status == SessionStatus.OPEN:
             slot_memory.sessions.put(ident, sess)

@@ -1,5 +1,5 @@
-"""The waitlist: joining it, and releasing unbooked family-doctor slots to the public pool at each
-county's cut-off (then the waitlist gets them, `offers`)."""
+"""The waitlist: joining it, releasing unbooked family-doctor slots to the public pool at each county's
+cut-off (then the waitlist gets them, `offers`), and taking back offers whose hold lapsed unconfirmed."""
 
 from __future__ import annotations
 
@@ -93,3 +93,46 @@ async def _release(s: AsyncSession, hospitals: list[uuid.UUID], now: datetime, r
         slot_memory.slot_freed(sid)
         await offer_to_waitlist(s, sess, now, rules)
     return released.total()
+
+
+async def lapse_offers(s: AsyncSession, now: datetime, policy: SlotPolicy, limit: int) -> int:
+    """Entries whose offered hold expired unconfirmed wait again, in their place (urgency, time asked);
+    the slots they were offered go to those waiting behind them first (the lapsed ones are passed over
+    this time, not for later slots). At most `limit` entries a run."""
+    W = m.WaitlistEntry
+    lapsed = list(
+        (
+            await s.execute(
+                sa.select(W)
+                .where(W.status == WaitlistStatus.OFFERED, W.offer_expires_at < now)
+                .order_by(W.offer_expires_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+        ).scalars()
+    )
+    if not lapsed:
+        return 0
+    slots = {e.offered_slot_id for e in lapsed if e.offered_slot_id is not None}
+    for e in lapsed:
+        e.status, e.offered_slot_id, e.offer_expires_at = WaitlistStatus.WAITING, None, None
+    await s.flush()
+    sessions = list(
+        (
+            await s.execute(
+                sa.select(m.Session)
+                .where(
+                    m.Session.id.in_(sa.select(m.Slot.session_id).where(m.Slot.id.in_(slots))),
+                    m.Session.status == SessionStatus.OPEN,
+                    m.Session.starts_at > now,
+                )
+                .order_by(m.Session.starts_at)
+            )
+        ).scalars()
+    )
+    rules = await hospital_slot_policies(s, {x.institution_id for x in sessions}, policy, now)
+    passed_over = {e.id for e in lapsed}
+    for sess in sessions:
+        slot_memory.slot_freed(sess.id)
+        await offer_to_waitlist(s, sess, now, rules[sess.institution_id], passed_over)
+    return len(lapsed)
