@@ -151,7 +151,7 @@ async def post_a_year(c: AsyncClient, w: World) -> None:
                 dip_points="300",
             ),
         ),
-        ("village2", claim(w, "BR-V2", "village2", "resident2", "outpatient", f"{YEAR}-03-20", 30_000)),
+        ("village1", claim(w, "BR-V1", "village1", "resident1", "outpatient", f"{YEAR}-03-20", 30_000)),
     ]:
         done = await post_claims(c, w, inst, [body])
         assert done["claims"][0]["insurance_share"] > 0, done

@@ -9,11 +9,13 @@ import uuid
 from typing import Any
 
 from httpx import AsyncClient
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from ..integration.county import post
+from services.referral.models import RmInstitution
+
+from ..factories import ReferralRows
 from .test_referral_flows import step, submit, upward
-from .world import World, registry_admin, ship_registry_events
+from .world import World
 
 
 def his(w: World, hospital: str = "hospital1") -> dict[str, str]:
@@ -155,29 +157,23 @@ async def test_the_his_names_a_practitioner_of_its_own_hospital(
     assert (got["status"], got["version"]) == ("submitted", 1) and len(await timeline(c, w, ref)) == 1
 
 
-async def nurse_at_hospital1(registry_app: Any, referral_engine: AsyncEngine, w: World) -> str:
-    """A nurse of hospital 1, registered in the registry (practitioner event v3) and in the read model."""
-    async with registry_admin(registry_app, w) as client:
-        nurse = await post(
-            client,
-            "/v1/practitioners",
-            {
-                "licence_no": f"N{uuid.uuid4().hex[:8]}",
-                "name": "护士",
-                "profession": "nurse",
-                "title": "nurse_in_charge",
-                "institution_id": w.ids["hospital1"],
-            },
-        )
-    await ship_registry_events(referral_engine, {nurse["id"]})
-    return str(nurse["id"])
+async def nurse_at_hospital1(referral_engine: AsyncEngine, w: World) -> str:
+    """A nurse of hospital 1 in the referral read model, as the registry's practitioner event (v3, with
+    its profession) leaves her (that mapping: tests/registry/test_postings.py). Written directly because
+    registry tests earlier in a full run may have emptied the registry the world was built in."""
+    async with AsyncSession(referral_engine, expire_on_commit=False) as s:
+        hospital = await s.get(RmInstitution, uuid.UUID(w.ids["hospital1"]))
+        assert hospital is not None
+        nurse = await ReferralRows(s).practitioner(hospital, title="nurse_in_charge", profession="nurse")
+        await s.commit()
+    return str(nurse.id)
 
 
 async def test_a_nurse_named_by_the_his_neither_accepts_nor_completes(
-    referral_client: AsyncClient, world: World, registry_app: Any, referral_engine: AsyncEngine
+    referral_client: AsyncClient, world: World, referral_engine: AsyncEngine
 ) -> None:
     c, w = referral_client, world
-    nurse = await nurse_at_hospital1(registry_app, referral_engine, w)
+    nurse = await nurse_at_hospital1(referral_engine, w)
     ref = await submit(c, w, upward(w))
 
     not_hers = await step(c, ref, "accept", his(w), 422, acting_practitioner_id=nurse)

@@ -141,10 +141,10 @@ async def test_an_upward_referral_another_hospital_received_is_unknown_to_this_o
 
 
 async def test_a_village_clinic_with_a_family_doctor_team_receives_a_downward_referral(
-    referral_client: AsyncClient, world: World, registry_app: Any, referral_engine: AsyncEngine
+    referral_client: AsyncClient, world: World, referral_engine: AsyncEngine
 ) -> None:
     c, w = referral_client, world
-    clinic = await village_with_team(registry_app, referral_engine, w)
+    clinic = await village_with_team(referral_engine, w)
     up = await arrived_upward(c, w)
     plan = {"interval_days": 14, "visits": 2, "owner_team_id": clinic["team"]}
 

@@ -14,9 +14,9 @@ from typing import Any
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from httpx import ASGITransport, AsyncClient
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from services.referral.models import inbox
+from services.referral.models import RmPractitioner, inbox
 from services.referral.readmodel import REGISTRY_TOPICS, apply_registry_event
 from shared.consumer import IdempotentConsumer
 from shared.db import Database
@@ -25,6 +25,7 @@ from shared.outbox import OutboxRelay
 
 from ..conftest import KAFKA, REFERRAL_DB, REGISTRY_DB, admin_headers
 from ..eventually import eventually
+from ..factories import ReferralRows
 from ..integration.county import COUNTY, national_id, post
 
 
@@ -248,53 +249,27 @@ async def registry_admin(registry_app: Any, w: World) -> AsyncIterator[AsyncClie
         yield client
 
 
-async def village_with_team(
-    registry_app: Any, referral_engine: AsyncEngine, w: World, community: int = 1
-) -> dict[str, str]:
-    """A new village clinic of the community with a family-doctor team of its own (led by the community's
-    township GP, with the clinic's village doctor), in the referral read model. New in each test, so the
-    world's own clinics keep having no team."""
-    tag = uuid.uuid4().hex[:6].upper()
-    async with registry_admin(registry_app, w) as client:
-        village = await post(
-            client,
-            "/v1/institutions",
-            {
-                "code": f"VT{tag}",
-                "name": "有团队的村卫生室",
-                "tier": "village",
-                "kind": "village_clinic",
-                "region_code": COUNTY,
-                "community_id": w.ids[f"community{community}"],
-                "membership": "tight",
-            },
+async def village_with_team(referral_engine: AsyncEngine, w: World, community: int = 1) -> dict[str, str]:
+    """A new village clinic of the community with a family-doctor team of its own (the community's
+    township GP and the clinic's village doctor), written straight into the referral read model as the
+    registry's events would leave it: registry tests earlier in a full run may have emptied the registry
+    the world was built in, and the registry → read model path has tests of its own. New in each test, so
+    the world's own clinics keep having no team."""
+    async with AsyncSession(referral_engine, expire_on_commit=False) as s:
+        rows = ReferralRows(s)
+        village = await rows.institution(
+            tier="village",
+            standalone=True,
+            name="有团队的村卫生室",
+            community_id=uuid.UUID(w.ids[f"community{community}"]),
+            membership="tight",
         )
-        doctor = await post(
-            client,
-            "/v1/practitioners",
-            {
-                "licence_no": f"VT{tag}",
-                "name": "村医",
-                "title": "village_doctor",
-                "general_practitioner": False,
-                "institution_id": village["id"],
-            },
-        )
-        team = await post(
-            client,
-            "/v1/teams",
-            {
-                "code": f"VT{tag}",
-                "name": "村卫生室团队",
-                "community_id": w.ids[f"community{community}"],
-                "institution_id": village["id"],
-                "lead_practitioner_id": w.ids[f"gp{community}"],
-                "members": [{"practitioner_id": doctor["id"], "role": "member"}],
-            },
-        )
-    ids = {"village": village["id"], "doctor": doctor["id"], "team": team["id"]}
-    await ship_registry_events(referral_engine, set(ids.values()))
-    return ids
+        doctor = await rows.practitioner(village, title="village_doctor")
+        gp = await s.get(RmPractitioner, uuid.UUID(w.ids[f"gp{community}"]))
+        assert gp is not None
+        team = await rows.team(village, members=[gp, doctor])
+        await s.commit()
+    return {"village": str(village.id), "doctor": str(doctor.id), "team": str(team.id)}
 
 
 async def other_county(
