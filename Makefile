@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: up test unit lint typecheck check infra-up infra-down bench bench-booking bench-gateway bench-billing clean fuzz faults
+.PHONY: up test unit lint typecheck check infra-up infra-down bench bench-booking bench-gateway bench-billing bench-floor clean fuzz faults
 
 # The venv installs exactly the locked versions (requirements-dev.lock, hashes checked), then the project
 # itself without dependencies. `make lock` after changing a dependency in pyproject.toml.
@@ -76,7 +76,10 @@ bench-gateway: $(STAMP) infra-up
 bench-billing: $(STAMP) infra-up
 	$(PY) bench/billing_settlement.py
 
-bench: bench-booking bench-gateway bench-billing
+bench-floor: $(STAMP) infra-up
+	$(PY) bench/request_floor.py
+
+bench: bench-booking bench-gateway bench-billing bench-floor
 
 # The long OpenAPI fuzz (tests/fuzz): every operation through the gateway, FUZZ_EXAMPLES per operation and
 # caller, a fresh seed each run (printed, so `make fuzz FUZZ_SEED=...` repeats it); prints the figures.

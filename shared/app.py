@@ -21,6 +21,7 @@ from shared.access_log import AccessLogMiddleware
 from shared.auth import TokenVerifier
 from shared.db import Database
 from shared.guard import RequestGuard
+from shared.http_metrics import HttpMetrics
 from shared.logging import configure_logging
 from shared.outbox import watch_outbox
 from shared.problems import PROBLEM_JSON, document_problems, install_problem_handlers
@@ -84,10 +85,9 @@ def create_service_app(
     app.add_middleware(
         TracingMiddleware, trust_incoming=trust_trace_headers
     )  # outside the three: covers them
+    app.add_middleware(HttpMetrics, excluded=["/metrics", "/healthz", "/readyz"])  # outermost, as before
     install_problem_handlers(app)
-    Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app).expose(
-        app, include_in_schema=False
-    )
+    Instrumentator().expose(app, include_in_schema=False)  # /metrics; the series are HttpMetrics'
 
     add_probes(app, db)
     for router in routers:

@@ -15,11 +15,12 @@ from typing import Annotated, Any
 import httpx
 import jwt
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from shared.principal import Principal, Role
 from shared.problems import Problem
 
-__all__ = ["AUDIENCE", "Caller", "TokenVerifier", "current_principal", "unauthorized"]
+__all__ = ["AUDIENCE", "Caller", "TokenVerifier", "authenticated", "current_principal", "unauthorized"]
 
 ALGORITHMS = ["ES256"]
 AUDIENCE = "yigongti"
@@ -81,7 +82,9 @@ class TokenVerifier:
     def from_json(cls, text: str, jwks_url: str = "") -> TokenVerifier:
         return cls(json.loads(text) if text.strip() else {"keys": []}, jwks_url)
 
-    def verify(self, token: str) -> Principal:
+    def remembered(self, token: str) -> Principal | None:
+        """The principal of a token verified before, still unexpired and signed by a key still in the key
+        set; None otherwise (then `verify` decides). Dictionary look-ups only: safe on the event loop."""
         hit = self._verified.get(token)
         if hit is not None:
             kid, principal = hit
@@ -89,6 +92,20 @@ class TokenVerifier:
                 return principal
             # another thread may have dropped the same stale entry since `get`: `del` would be a KeyError
             self._verified.pop(token, None)
+        return None
+
+    async def verify_async(self, token: str) -> Principal:
+        """`verify` without blocking the event loop: a remembered token is answered in place; a new one
+        (an ES256 check, perhaps a JWKS fetch) in the thread pool."""
+        principal = self.remembered(token)
+        if principal is not None:
+            return principal
+        return await run_in_threadpool(self.verify, token)
+
+    def verify(self, token: str) -> Principal:
+        principal = self.remembered(token)
+        if principal is not None:
+            return principal
         principal, kid = self._verify(token)
         if len(self._verified) >= self.CACHE_SIZE:
             self._verified.clear()
@@ -139,13 +156,26 @@ class TokenVerifier:
         return principal, str(header.get("kid", ""))
 
 
-def current_principal(request: Request) -> Principal:
+def _bearer(request: Request) -> str:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise unauthorized("missing bearer token", "缺少访问令牌")
+    return token.strip()
+
+
+def current_principal(request: Request) -> Principal:
+    """The caller, for code that is not async (it may verify a new token in place); a route's dependency is
+    `authenticated` (`Caller`), which does not block the event loop."""
     verifier: TokenVerifier = request.app.state.verifier
-    return verifier.verify(token.strip())
+    return verifier.verify(_bearer(request))
 
 
-Caller = Annotated[Principal, Depends(current_principal)]
+async def authenticated(request: Request) -> Principal:
+    """The caller, as a dependency: async, so FastAPI does not send it to its thread pool (a queue and a
+    thread hop per request) — a token seen before is answered on the loop, a new one in the pool."""
+    verifier: TokenVerifier = request.app.state.verifier
+    return await verifier.verify_async(_bearer(request))
+
+
+Caller = Annotated[Principal, Depends(authenticated)]

@@ -25,9 +25,9 @@ async def paginate(
 ) -> Page[OutT]:
     total = await session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
     rows = (await session.execute(stmt.limit(params.limit).offset(params.offset))).scalars().all()
-    return Page[OutT](
-        items=[to_out(r) for r in rows], total=total or 0, limit=params.limit, offset=params.offset
-    )
+    # `Page`, not `Page[OutT]`: parametrised by a type variable, pydantic builds (and, once the class is
+    # collected, builds again) a model and its schema per call; the route's response model checks the items
+    return Page(items=[to_out(r) for r in rows], total=total or 0, limit=params.limit, offset=params.offset)
 
 
 def where_equal(stmt: sa.Select[Any], **conditions: Any) -> sa.Select[Any]:

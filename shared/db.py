@@ -3,17 +3,92 @@ dependency that opens a read session is `shared.deps.ReadSession`): workers and 
 
 from __future__ import annotations
 
+import asyncio
 import functools
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from types import TracebackType
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.util.concurrency import await_
+from sqlalchemy.util.queue import AsyncAdaptedQueue, Empty, Full
 
 from shared.events import OutgoingEvent
 from shared.tracing import stamped
+
+
+class FairQueue(AsyncAdaptedQueue[Any]):
+    """The pool's idle connections, handed to waiting checkouts in the order they began to wait.
+
+    SQLAlchemy's own queue (an `asyncio.Queue`) lets a checkout that arrives just after a connection was
+    returned take it ahead of the one woken for it, which then waits again at the back: under a steady load
+    a few checkouts starve until the pool timeout (a 503 after 10 s), while the rest are fast. Here a
+    returned connection goes straight to the longest waiter, so idle connections exist only when nobody
+    waits and nobody overtakes."""
+
+    def __init__(self, maxsize: int = 0, use_lifo: bool = False) -> None:
+        super().__init__(maxsize, use_lifo)
+        self._items: deque[Any] = deque()
+        self._waiters: deque[asyncio.Future[Any]] = deque()
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def full(self) -> bool:
+        return 0 < self.maxsize <= len(self._items)
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    def put_nowait(self, item: Any) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(item)
+                return
+        if self.full():
+            raise Full()
+        self._items.append(item)
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        self.put_nowait(item)  # the pool never returns more connections than it holds: never full
+
+    def get_nowait(self) -> Any:
+        if not self._items:
+            raise Empty()
+        return self._items.pop() if self.use_lifo else self._items.popleft()
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        if self._items or not block:
+            return self.get_nowait()
+        try:
+            return await_(self._wait(timeout))
+        except TimeoutError:
+            raise Empty() from None
+
+    async def _wait(self, seconds: float | None) -> Any:
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(seconds):
+                return await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.put_nowait(waiter.result())  # handed over just as this one gave up: pass it on
+            else:
+                waiter.cancel()
+            raise
+
+
+class FairPool(AsyncAdaptedQueuePool):
+    """SQLAlchemy's asyncio pool with a first-come, first-served wait for a connection (`FairQueue`)."""
+
+    _queue_class = FairQueue
 
 
 def make_engine(
@@ -23,6 +98,7 @@ def make_engine(
     server (a half-dead socket) a little after the statement timeout, so nothing waits for ever."""
     return create_async_engine(
         url,
+        poolclass=FairPool,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,

@@ -43,14 +43,24 @@ async def read_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def page_params(
+async def page_params(  # async: a plain def dependency costs a thread-pool hop per request
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="page size, at most 200")] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 
 
+async def _clock(request: Request) -> Clock:
+    return clock(request)
+
+
+async def _vault(request: Request) -> PiiVault:
+    return vault(request)
+
+
+# The dependencies are async (the plain functions above stay for direct callers): FastAPI runs a plain
+# `def` dependency in its thread pool, a queue and a thread hop per request for a dictionary look-up.
 ReadSession = Annotated[AsyncSession, Depends(read_session)]
 Paging = Annotated[PageParams, Depends(page_params)]
-Clk = Annotated[Clock, Depends(clock)]
-Vault = Annotated[PiiVault, Depends(vault)]
+Clk = Annotated[Clock, Depends(_clock)]
+Vault = Annotated[PiiVault, Depends(_vault)]

@@ -12,7 +12,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.auth import current_principal
+from shared.auth import authenticated
 from shared.deps import Clk, Paging, ReadSession, Vault, clock, database, request_id, vault
 from shared.principal import Principal
 from shared.writes import idempotent_write
@@ -37,18 +37,18 @@ __all__ = [
 READS = ("GET", "HEAD")
 
 
-def reference_data_access(request: Request) -> Principal:
+async def reference_data_access(request: Request) -> Principal:
     """Router dependency: reads for anyone signed in, writes for the commission."""
-    principal = current_principal(request)
+    principal = await authenticated(request)
     if request.method not in READS:
         check_reference_data_writer(principal)
     return principal
 
 
-def people_access(request: Request) -> Principal:
+async def people_access(request: Request) -> Principal:
     """Router dependency for residents and contracts: reads for anyone signed in (each object is checked
     later), writes for the roles that keep residents' records."""
-    principal = current_principal(request)
+    principal = await authenticated(request)
     if request.method not in READS:
         check_people_writer(principal)
     return principal
