@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import httpx
+from harness import cpu_seconds
 
 from shared.devtokens import DevSigner
 from shared.migrations import ensure_database, upgrade
@@ -70,12 +71,6 @@ async def seed(residents: list[uuid.UUID], contracted: list[uuid.UUID]) -> None:
         ],
     )
     await conn.close()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], p: float) -> float:

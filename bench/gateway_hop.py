@@ -12,15 +12,15 @@ import base64
 import itertools
 import os
 import shutil
-import statistics
 import subprocess
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import asyncpg
+from harness import measure
 
 from shared.migrations import ensure_database, upgrade
 
@@ -31,6 +31,15 @@ REDIS = os.environ.get("REDIS_URL", "redis://127.0.0.1:26379/0")
 GATEWAY, REGISTRY, NGINX = 18400, 18401, 18402
 SEQUENTIAL, CONCURRENT, CLIENTS = 300, 2000, 50
 codes = (f"{letter}{n:02d}.{m:04d}" for letter in "ABCDEFGHJK" for n in range(100) for m in range(10_000))
+
+
+def catalogue_entry() -> dict[str, str]:
+    """A new first-in-county entry for each POST (a code used once)."""
+    return {"county_code": "411081", "catalogue": "first_in_county", "icd10": next(codes), "name": "病种"}
+
+
+def body(method: str) -> Callable[[], dict[str, str]] | None:
+    return catalogue_entry if method == "POST" else None
 
 
 async def fresh(name: str, migrations: str) -> str:
@@ -84,43 +93,6 @@ async def wait_up(session: aiohttp.ClientSession, url: str) -> None:
             pass
         await asyncio.sleep(0.1)
     raise SystemExit(f"{url} did not come up")
-
-
-async def measure(
-    session: aiohttp.ClientSession, method: str, url: str, headers: dict[str, str], count: int, clients: int
-) -> dict[str, float]:
-    latencies: list[float] = []
-    statuses: list[int] = []
-    todo = iter(range(count))
-
-    async def client() -> None:
-        for _ in todo:
-            body = {
-                "county_code": "411081",
-                "catalogue": "first_in_county",
-                "icd10": next(codes),
-                "name": "病种",
-            }
-            t0 = time.perf_counter()
-            async with session.request(
-                method, url, headers=headers, json=body if method == "POST" else None
-            ) as r:
-                await r.read()
-                statuses.append(r.status)
-            latencies.append((time.perf_counter() - t0) * 1000)
-
-    start = time.perf_counter()
-    await asyncio.gather(*[client() for _ in range(clients)])
-    elapsed = time.perf_counter() - start
-    ok = sum(200 <= s < 300 for s in statuses)
-    if ok != count:
-        raise SystemExit(f"{method} {url}: only {ok}/{count} succeeded: {sorted(set(statuses))}")
-    ordered = sorted(latencies)
-    return {
-        "rps": count / elapsed,
-        "p50": statistics.median(latencies),
-        "p99": ordered[int(0.99 * (len(ordered) - 1))],
-    }
 
 
 async def main() -> None:
@@ -201,9 +173,9 @@ async def main() -> None:
             }
             for method, path in (("GET", "/regions?limit=5"), ("POST", "/catalogue-entries")):
                 for name, prefix in itertools.chain(targets.items()):
-                    await measure(s, method, prefix + path, auth, 50, 5)  # warm-up
-                    seq = await measure(s, method, prefix + path, auth, SEQUENTIAL, 1)
-                    par = await measure(s, method, prefix + path, auth, CONCURRENT, CLIENTS)
+                    await measure(s, method, prefix + path, auth, 50, 5, body(method))  # warm-up
+                    seq = await measure(s, method, prefix + path, auth, SEQUENTIAL, 1, body(method))
+                    par = await measure(s, method, prefix + path, auth, CONCURRENT, CLIENTS, body(method))
                     results[(method, name)] = {"seq_p50": seq["p50"], **par}
     finally:
         for p in procs:

@@ -20,14 +20,13 @@ import json
 import os
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import aiohttp
 import asyncpg
+from harness import cpu_seconds, measure
 
 from shared.devtokens import DevSigner
 from shared.migrations import ensure_database, upgrade
@@ -41,12 +40,6 @@ FLOOR_PORT = SERVICE_PORT + 1
 SEQUENTIAL, CONCURRENT, CLIENTS = 300, 3000, 50
 PATH = "/v1/regions?limit=5"
 REGIONS = 30
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -98,30 +91,6 @@ async def wait_up(session: aiohttp.ClientSession, url: str, proc: subprocess.Pop
             pass
         await asyncio.sleep(0.1)
     raise SystemExit(f"{url} did not come up")
-
-
-async def measure(
-    session: aiohttp.ClientSession, url: str, headers: dict[str, str], count: int, clients: int
-) -> dict[str, float]:
-    latencies: list[float] = []
-    statuses: list[int] = []
-    todo = iter(range(count))
-
-    async def client() -> None:
-        for _ in todo:
-            t0 = time.perf_counter()
-            async with session.get(url, headers=headers) as r:
-                await r.read()
-                statuses.append(r.status)
-            latencies.append((time.perf_counter() - t0) * 1000)
-
-    began = time.perf_counter()
-    await asyncio.gather(*[client() for _ in range(clients)])
-    elapsed = time.perf_counter() - began
-    ok = statuses.count(200)
-    if ok != count:
-        raise SystemExit(f"GET {url}: only {ok}/{count} answered 200: {sorted(set(statuses))}")
-    return {"rps": count / elapsed, "p50": statistics.median(latencies)}
 
 
 def profile(pid: int) -> subprocess.Popen[bytes] | None:
@@ -184,11 +153,11 @@ async def main() -> None:
                     body = await r.json()
                     if r.status != 200 or body["total"] != REGIONS or len(body["items"]) != 5:
                         raise SystemExit(f"{name}: unexpected answer {r.status} {body}")
-                await measure(s, target, auth, 200, 10)  # warm-up
-                seq = await measure(s, target, auth, SEQUENTIAL, 1)
+                await measure(s, "GET", target, auth, 200, 10)  # warm-up
+                seq = await measure(s, "GET", target, auth, SEQUENTIAL, 1)
                 spy = profile(proc.pid) if name == "registry" else None
                 before = cpu_seconds(proc.pid)
-                par = await measure(s, target, auth, CONCURRENT, CLIENTS)
+                par = await measure(s, "GET", target, auth, CONCURRENT, CLIENTS)
                 cpu = cpu_seconds(proc.pid) - before
                 if spy is not None:
                     spy.send_signal(signal.SIGINT)

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from alembic import op
 from pydantic import BaseModel, Field
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSONB, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.errors import Invalid
@@ -133,6 +133,17 @@ def decode(cls: type[S], data: Mapping[str, Any], stored: bool = False) -> S:
     if check is not None:
         check()
     return settings
+
+
+def newest_versions(table: sa.Table) -> sa.Subquery:
+    """Each county's newest settings (`county_code`, `settings` JSON), for set-based work that joins every
+    row to its county's rules in one statement; a county that has recorded none has no row."""
+    return (
+        sa.select(table.c.county_code, table.c.settings)
+        .ext(distinct_on(table.c.county_code))
+        .order_by(table.c.county_code, table.c.version.desc())
+        .subquery("in_force")
+    )
 
 
 async def policy_at(

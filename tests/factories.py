@@ -473,6 +473,24 @@ class BillingCounty:
     year: bm.InsuranceYear
 
 
+def parameters_body(covered: Mapping[uuid.UUID, int], **overrides: Any) -> ParametersIn:
+    """An insurance year's parameters as an officer sends them: the tests' defaults, the covered residents
+    of each community, `overrides` (any field of `ParametersIn`)."""
+    return ParametersIn.model_validate(
+        {
+            "individual_contribution": 40_000,
+            "fiscal_subsidy": 60_000,
+            "catastrophic_rate": "0.08",
+            "tiers": TIER_RULES,
+            "unreferred_county_ratio": "0.50",
+            "dip_budget_rate": "0.40",
+            "dip_estimated_point_value": "100",
+            "communities": [{"community_id": c, "covered_residents": n} for c, n in covered.items()],
+            **overrides,
+        }
+    )
+
+
 class BillingRows:
     """Billing's rm_* rows (as registry and referral events would have left them) and insurance years."""
 
@@ -563,21 +581,7 @@ class BillingRows:
         `set_parameters` use case (so they are checked as an officer's are: `ParameterError` if they do
         not add up). No budget or journal rows are written (claims do not read them); a test of budgets
         runs `set_parameters` and `derive_budgets` itself."""
-        body = ParametersIn.model_validate(
-            {
-                "individual_contribution": 40_000,
-                "fiscal_subsidy": 60_000,
-                "catastrophic_rate": "0.08",
-                "tiers": TIER_RULES,
-                "unreferred_county_ratio": "0.50",
-                "dip_budget_rate": "0.40",
-                "dip_estimated_point_value": "100",
-                "communities": [
-                    {"community_id": c.id, "covered_residents": n} for c, n in communities.items()
-                ],
-                **parameters,
-            }
-        )
+        body = parameters_body({c.id: n for c, n in communities.items()}, **parameters)
         stored = await set_parameters(self.s, OFFICER, county, year, body, NOW)
         row = bm.InsuranceYear(
             county_code=county,

@@ -174,6 +174,16 @@ def is_commission(principal: Principal) -> bool:
     return principal.role == Role.COMMISSION_ADMIN
 
 
+def check_rules_writer(principal: Principal) -> None:
+    """The county's referral rules (deadlines, slot shares and windows, hold time): the commission's."""
+    if not is_commission(principal):
+        raise Forbidden(
+            "commission-only",
+            "仅卫健委管理员可修改转诊规则",
+            "only the health commission changes these rules",
+        )
+
+
 # ---- follow-up visits of downward referrals ----
 
 

@@ -18,7 +18,7 @@ from services.referral.usecases.sweeps import SweepResult
 from ..conftest import NOW
 from ..integration.county import COUNTY
 from .test_deadlines import run_sweep
-from .test_referral_flows import step, submit, upward
+from .test_referral_flows import downward, step, submit, upward
 from .world import World, other_county
 
 A = "411082"
@@ -47,17 +47,13 @@ def home(w: World, county: str | None) -> dict[str, Any]:
     def at(key: str) -> str:
         return f"{key}@{county}" if county else f"{key}1"
 
-    return {
-        "direction": "down",
-        "resident_id": w.ids[at("resident")],
-        "from_institution_id": w.ids[at("hospital")],
-        "to_institution_id": w.ids[at("township")],
-        "diagnosis_icd10": "I25.1",
-        "reason": "术后康复",
-        "clinical_summary": "病情稳定",
-        "downward_reason": "post_operative",
-        "follow_up": {"interval_days": 1, "visits": 1, "owner_team_id": w.ids[at("team")]},
-    }
+    return downward(
+        w,
+        resident_id=w.ids[at("resident")],
+        from_institution_id=w.ids[at("hospital")],
+        to_institution_id=w.ids[at("township")],
+        follow_up={"interval_days": 1, "visits": 1, "owner_team_id": w.ids[at("team")]},
+    )
 
 
 async def test_a_countys_deadlines_are_its_own(

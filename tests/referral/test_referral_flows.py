@@ -32,6 +32,22 @@ def upward(w: World, **overrides: Any) -> dict[str, Any]:
     return body
 
 
+def downward(w: World, **overrides: Any) -> dict[str, Any]:
+    body = {
+        "direction": "down",
+        "resident_id": w.ids["resident1"],
+        "from_institution_id": w.ids["hospital1"],
+        "to_institution_id": w.ids["township1"],
+        "diagnosis_icd10": "I25.1",
+        "reason": "PCI术后，转回基层康复",
+        "clinical_summary": "PCI术后第五天，病情稳定",
+        "downward_reason": "post_operative",
+        "follow_up": {"interval_days": 7, "visits": 2},
+    }
+    body.update(overrides)
+    return body
+
+
 async def submit(
     c: AsyncClient, w: World, body: dict[str, Any], who: dict[str, str] | None = None, status: int = 201
 ) -> dict[str, Any]:
@@ -114,17 +130,7 @@ async def test_downward_referral_with_follow_ups(
     referral_client: AsyncClient, world: World, referral_engine: AsyncEngine, referral_app: Any
 ) -> None:
     c, w = referral_client, world
-    body = {
-        "direction": "down",
-        "resident_id": w.ids["resident1"],
-        "from_institution_id": w.ids["hospital1"],
-        "to_institution_id": w.ids["township1"],
-        "diagnosis_icd10": "I25.1",
-        "reason": "术后康复期",
-        "clinical_summary": "PCI术后，病情稳定",
-        "downward_reason": "post_operative",
-        "follow_up": {"interval_days": 7, "visits": 3},
-    }
+    body = downward(w, follow_up={"interval_days": 7, "visits": 3})
     ref = await submit(c, w, body, w.token("specialist", "hospital1", "spec1"))
     assert ref["direction"] == "down" and ref["priority"] is False
     township = w.token("family_doctor", "township1", "gp1")

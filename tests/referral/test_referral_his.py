@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from services.referral.models import RmInstitution
 
 from ..factories import ReferralRows
-from .test_referral_flows import step, submit, upward
+from .test_referral_flows import downward, step, submit, upward
 from .world import World
 
 
@@ -112,17 +112,7 @@ async def test_the_his_is_not_the_sender_of_its_hospitals_referrals(
     """A downward referral from hospital 1: its HIS reads it but is not the receiving side, and cannot
     cancel it (the sender's step is a person's)."""
     c, w = referral_client, world
-    body = {
-        "direction": "down",
-        "resident_id": w.ids["resident1"],
-        "from_institution_id": w.ids["hospital1"],
-        "to_institution_id": w.ids["township1"],
-        "diagnosis_icd10": "I25.1",
-        "reason": "术后康复",
-        "clinical_summary": "病情稳定",
-        "downward_reason": "post_operative",
-        "follow_up": {"interval_days": 7, "visits": 1},
-    }
+    body = downward(w, follow_up={"interval_days": 7, "visits": 1})
     down = await submit(c, w, body, w.token("specialist", "hospital1", "spec1"))
     for action, extra in (("accept", {}), ("cancel", {"reason": "x"})):
         problem = await step(c, down, action, his(w), 403, acting_practitioner_id=w.ids["spec1"], **extra)

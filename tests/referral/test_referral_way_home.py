@@ -21,27 +21,11 @@ from shared.errors import Conflict
 from shared.events import EventEnvelope
 from shared.principal import Principal, Role
 
-from .test_referral_flows import count, step, submit, upward
+from .test_referral_flows import count, downward, step, submit, upward
 from .test_slot_races import while_held
 from .world import World, village_with_team
 
 UNKNOWN = "00000000-0000-0000-0000-000000000000"
-
-
-def downward(w: World, **overrides: Any) -> dict[str, Any]:
-    body = {
-        "direction": "down",
-        "resident_id": w.ids["resident1"],
-        "from_institution_id": w.ids["hospital1"],
-        "to_institution_id": w.ids["township1"],
-        "diagnosis_icd10": "I25.1",
-        "reason": "PCI术后，转回基层康复",
-        "clinical_summary": "PCI术后第五天，病情稳定",
-        "downward_reason": "post_operative",
-        "follow_up": {"interval_days": 7, "visits": 2},
-    }
-    body.update(overrides)
-    return body
 
 
 def specialist(w: World) -> dict[str, str]:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from services.billing.domain.budget import Prepayment
 from services.billing.domain.postings import prepayment_journal
 from services.billing.repository import budgets_of
-from services.billing.schemas import BatchOut, ClaimIn, OutOfCountyCareIn, ParametersIn
+from services.billing.schemas import BatchOut, ClaimIn, OutOfCountyCareIn
 from services.billing.usecases import claims, out_of_county, repricing, runs, years
 from services.billing.usecases.ledger import post_journal
 from shared.errors import Conflict, Forbidden, Invalid
@@ -27,7 +27,7 @@ from shared.money import allocate, apply_rate
 from shared.principal import Principal, Role
 
 from ..conftest import BILLING_NOW
-from ..factories import COUNTY, OFFICER, TIER_RULES, BillingCounty, BillingRows, billing_county
+from ..factories import COUNTY, OFFICER, BillingCounty, BillingRows, billing_county, parameters_body
 from .rollback import TxDatabase
 
 DAY = date(2030, 3, 10)  # in billing_county's year (2030), before BILLING_NOW
@@ -136,21 +136,7 @@ async def test_a_claim_in_a_closed_month_is_a_conflict(billing: TxDatabase) -> N
 async def test_deriving_budgets_posts_one_balanced_journal_checked_at_commit(billing: TxDatabase) -> None:
     rows = BillingRows(billing.session)
     first, second = await rows.community(), await rows.community()
-    body = ParametersIn.model_validate(
-        {
-            "individual_contribution": 40_000,
-            "fiscal_subsidy": 60_000,
-            "catastrophic_rate": "0.08",
-            "tiers": TIER_RULES,
-            "unreferred_county_ratio": "0.50",
-            "dip_budget_rate": "0.40",
-            "dip_estimated_point_value": "100",
-            "communities": [
-                {"community_id": first.id, "covered_residents": 10_000},
-                {"community_id": second.id, "covered_residents": 30_000},
-            ],
-        }
-    )
+    body = parameters_body({first.id: 10_000, second.id: 30_000})
     await billing.run(lambda s: years.set_parameters(s, OFFICER, COUNTY, 2032, body, BILLING_NOW))
 
     run = await billing.run(lambda s: years.derive_budgets(s, OFFICER, COUNTY, 2032, BILLING_NOW))
@@ -270,19 +256,7 @@ async def budgeted_year(billing: TxDatabase, year: int, **overrides: Any) -> tup
     rows = BillingRows(billing.session)
     community = await rows.community()
     resident = await rows.resident(community)
-    body = ParametersIn.model_validate(
-        {
-            "individual_contribution": 40_000,
-            "fiscal_subsidy": 60_000,
-            "catastrophic_rate": "0.08",
-            "tiers": TIER_RULES,
-            "unreferred_county_ratio": "0.50",
-            "dip_budget_rate": "0.40",
-            "dip_estimated_point_value": "100",
-            "communities": [{"community_id": community.id, "covered_residents": 10_000}],
-            **overrides,
-        }
-    )
+    body = parameters_body({community.id: 10_000}, **overrides)
     await billing.run(lambda s: years.set_parameters(s, OFFICER, COUNTY, year, body, BILLING_NOW))
     await billing.run(lambda s: years.derive_budgets(s, OFFICER, COUNTY, year, BILLING_NOW))
     return community, resident

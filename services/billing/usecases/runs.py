@@ -44,7 +44,7 @@ from ..models import (
     RmTeam,
     Settlement,
 )
-from ..repository import load_year
+from ..repository import budgets_of, load_year
 from ..schemas import RunOut
 from .ledger import balances, post_journal
 
@@ -60,18 +60,6 @@ def _domain_budget(b: Budget) -> CommunityBudget:
     )
 
 
-async def _budgets(s: AsyncSession, county: str, year: int) -> list[Budget]:
-    return list(
-        (
-            await s.scalars(
-                sa.select(Budget)
-                .where(Budget.county_code == county, Budget.year == year)
-                .order_by(Budget.community_id)
-            )
-        ).all()
-    )
-
-
 async def run_prepayment(
     s: AsyncSession, who: Principal, county: str, year: int, month: int, now: datetime
 ) -> RunOut:
@@ -84,7 +72,7 @@ async def run_prepayment(
     row, params = await load_year(s, county, year, lock=True)
     if row.status == "settled":
         raise Conflict("year-settled", "该年度已清算", f"{county} {year} is settled")
-    budgets = await _budgets(s, county, year)
+    budgets = await budgets_of(s, county, year)
     withheld = await _deposits_withheld(s, [str(b.community_id) for b in budgets], year)
     out = []
     for b in budgets:
@@ -175,7 +163,7 @@ async def _close_month(
     county, year = row.county_code, row.year
     charges = await _month_charges(s, county, year, month, params)
     out: list[dict[str, object]] = []
-    budgets = await _budgets(s, county, year)
+    budgets = await budgets_of(s, county, year)
     communities = [b.community_id for b in budgets]
     if params.capitation_basis == "contracted":
         heads = await _contracts_in_force(s, communities, month_starts(year)[month - 1 : month])
@@ -258,7 +246,7 @@ async def settle_year(
             f"{len(waiting)} claim(s) are priced provisionally, waiting for their referral to reach billing",
             claims=[{"claim_no": n, "awaiting_referral_id": str(r)} for n, r in waiting[:100]],
         )
-    budgets = await _budgets(s, county, year)
+    budgets = await budgets_of(s, county, year)
     missing = [str(b.community_id) for b in budgets if b.community_id not in scores]
     if missing or any(not Decimal(0) <= v <= 100 for v in scores.values()):
         raise Invalid(

@@ -25,10 +25,11 @@ from shared.county_policy import (
     policy_history,
     policy_out,
 )
-from shared.errors import Forbidden, NotFound
-from shared.principal import Principal, Role
+from shared.errors import NotFound
+from shared.principal import Principal
 
 from .. import models as m
+from ..access import check_rules_writer
 from ..domain.settings import CountyRules, DeployedRules, ReferralRules
 from .slot_memory import TtlMemory
 
@@ -95,12 +96,7 @@ async def change_settings(
     sweeps use them (deadlines already set on a referral stay as they were promised). This process
     forgets the rules it remembered now and once the change commits (other processes within
     `RULES_FOR`)."""
-    if who.role != Role.COMMISSION_ADMIN:
-        raise Forbidden(
-            "commission-only",
-            "仅卫健委管理员可修改转诊规则",
-            "only the health commission changes these rules",
-        )
+    check_rules_writer(who)
     await _known_county(s, county_code)
     v = await change_policy(
         s,

@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 import structlog
 from prometheus_client import Counter, Gauge
-from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.clock import SHANGHAI, Clock
+from shared.county_policy import newest_versions
 from shared.db import Database
 
 from .. import models as m
@@ -51,17 +51,6 @@ SWEEP_BATCH = 500
 RULE_NAMES = frozenset(f.name for f in fields(ReferralRules))
 
 
-def in_force() -> sa.Subquery:
-    """Each county's newest recorded rules; a county that has recorded none has no row."""
-    P = m.county_policies
-    return (
-        sa.select(P.c.county_code, P.c.settings)
-        .ext(distinct_on(P.c.county_code))
-        .order_by(P.c.county_code, P.c.version.desc())
-        .subquery("in_force")
-    )
-
-
 def _setting(rules: sa.Subquery, name: str) -> sa.ColumnElement[int]:
     assert name in RULE_NAMES, name  # a renamed setting must not silently fall back to the default
     setting: sa.ColumnElement[int] = rules.c.settings[name].astext.cast(sa.Integer)
@@ -82,7 +71,7 @@ async def sweep(
     slot_policy: SlotPolicy | None = None,
     limit: int = SWEEP_BATCH,
 ) -> SweepResult:
-    R, V, rules = m.Referral, m.FollowUpVisit, in_force()
+    R, V, rules = m.Referral, m.FollowUpVisit, newest_versions(m.county_policies)
 
     async def _locked(stmt: sa.Select[m.Referral]) -> list[m.Referral]:
         stmt = stmt.outerjoin(rules, rules.c.county_code == R.county_code)
@@ -123,18 +112,16 @@ async def sweep(
     grace = sa.func.coalesce(_setting(rules, "follow_up_grace_days"), policy.follow_up_grace_days)
     visits = (
         await s.execute(
-            sa.select(V)
+            sa.select(V, R)  # the referral in the same statement: its timeline entry needs it
             .join(R, R.id == V.referral_id)
             .outerjoin(rules, rules.c.county_code == R.county_code)
             .where(V.done_at.is_(None), V.missed_at.is_(None), V.due_date + grace < today)  # is_missed
             .limit(limit)
             .with_for_update(of=V, skip_locked=True)
         )
-    ).scalars()
-    for v in list(visits):
+    ).all()
+    for v, referral in visits:
         v.missed_at = now
-        referral = await s.get(R, v.referral_id)
-        assert referral is not None
         await record(
             s,
             referral,
